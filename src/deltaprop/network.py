@@ -1,0 +1,313 @@
+"""The feed-forward network: forwarding and backpropagation by the delta rule.
+
+Notation (the seed's): unit j receives z_i from every unit i of the previous layer through the
+weight w_ji, stored as ``layer.W[j, i]``; its net input is a_j = Σ_i w_ji z_i + b_j and its
+activation z_j = h(a_j). The inputs are z^(0) = x; the outputs o are the last layer's z.
+
+Backpropagation computes a delta for every unit, δ_j = -∂E/∂a_j:
+
+    output unit k:  δ_k = -∂E/∂o_k · h'(a_k)   (sigmoid, squared error: o_k (1 - o_k)(t_k - o_k))
+    hidden unit j:  δ_j = h'(a_j) Σ_k δ_k w_kj     (k runs over the layer after j)
+
+and the gradient of the error, for one example, is ∂E/∂w_ji = -δ_j z_i, so gradient descent with
+step η is the seed's update w_ji ← w_ji + η δ_j z_i. Over a batch, rows are examples: the deltas
+of a layer form a matrix Δ (n, n_out), and ∂E/∂W = -Δᵀ Z_prev / n, the batch mean.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, NamedTuple
+
+import numpy as np
+
+from .activations import Activation, get_activation
+from .init import Initializer, get_initializer
+from .losses import Loss, get_loss, prepare_targets
+from .validation import check_inputs
+
+if TYPE_CHECKING:
+    from .training import History
+
+Array = np.ndarray
+
+
+@dataclass
+class Layer:
+    """A fully connected layer: ``W`` (n_out, n_in), ``b`` (n_out,), activation h."""
+
+    W: Array
+    b: Array
+    activation: Activation
+
+    @property
+    def n_in(self) -> int:
+        return self.W.shape[1]
+
+    @property
+    def n_out(self) -> int:
+        return self.W.shape[0]
+
+    def __repr__(self) -> str:
+        return f"Layer({self.n_in} -> {self.n_out}, {self.activation.name})"
+
+
+class ForwardPass(NamedTuple):
+    """Everything forwarding computed: ``a[l]`` net inputs of layer l, ``z[l + 1]`` its outputs.
+
+    ``z[0]`` is the input batch, so layer l maps z[l] to z[l + 1].
+    """
+
+    a: list[Array]
+    z: list[Array]
+
+    @property
+    def output(self) -> Array:
+        return self.z[-1]
+
+
+def _dtype_of(dtype: object) -> np.dtype:
+    try:
+        dt = np.dtype(dtype)
+    except TypeError:
+        dt = None
+    if dt is None or dt not in (np.float32, np.float64):
+        raise ValueError(f"dtype must be float32 or float64. Received: dtype={dtype!r}")
+    return dt
+
+
+class Network:
+    """A feed-forward network trained by backpropagation.
+
+    >>> import numpy as np, deltaprop as dp
+    >>> net = dp.Network([2, 2, 1], activation="sigmoid", loss="mse", seed=0)
+    >>> net.predict(np.array([[0.0, 1.0]])).shape
+    (1, 1)
+
+    Parameters
+    ----------
+    sizes: units per layer, inputs first: ``[64, 32, 10]`` is 64 inputs, 32 hidden, 10 outputs.
+    activation: the hidden layers' activation, or a list with one name per hidden layer.
+    output_activation: the output layer's; defaults to ``activation`` (its last entry if a list).
+    loss: "mse", "cross_entropy" (softmax outputs) or "binary_cross_entropy" (sigmoid outputs).
+    init: an initialiser name from :mod:`deltaprop.init`, or ``{"name": ..., "scale": ...}``.
+    seed: seeds the network's own random generator, which draws the initial weights and later
+        shuffles the training data; the global NumPy random state is never used.
+    dtype: float64 (default) or float32; the whole computation stays in this type.
+    """
+
+    def __init__(
+        self,
+        sizes: Sequence[int],
+        activation: str | Sequence[str] = "sigmoid",
+        output_activation: str | None = None,
+        loss: str | Loss = "mse",
+        init: str | dict | Initializer = "xavier",
+        seed: int | None = None,
+        dtype: object = np.float64,
+    ) -> None:
+        sizes = self._check_sizes(sizes)
+        n_hidden = len(sizes) - 2
+        if isinstance(activation, str) or isinstance(activation, Activation):
+            hidden = [get_activation(activation)] * n_hidden
+            default_output = activation
+        else:
+            names = list(activation)
+            if len(names) != n_hidden:
+                raise ValueError(
+                    f"activation lists one name per hidden layer: {n_hidden} for sizes "
+                    f"{sizes}. Received: {len(names)} names {names!r}"
+                )
+            hidden = [get_activation(name) for name in names]
+            default_output = names[-1] if names else "sigmoid"
+        output = get_activation(
+            output_activation if output_activation is not None else default_output
+        )
+        for act in hidden:
+            if not act.elementwise:
+                raise ValueError(
+                    f"{act.name} can only be the output activation; hidden layers need an "
+                    f"element-wise activation. Received: activation={act.name!r}"
+                )
+        self.loss_function: Loss = get_loss(loss)
+        self.loss_function.check_activation(output)
+        self.initializer: Initializer = get_initializer(init)
+        if seed is not None and (
+            isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0
+        ):
+            raise ValueError(
+                f"seed must be a non-negative integer or None. Received: seed={seed!r}"
+            )
+        self.dtype: np.dtype = _dtype_of(dtype)
+        self.seed = seed
+        self.rng = np.random.default_rng(seed)
+
+        self.layers: list[Layer] = []
+        for n_in, n_out, act in zip(sizes[:-1], sizes[1:], [*hidden, output]):
+            W, b = self.initializer(n_in, n_out, self.rng, self.dtype)
+            self.layers.append(Layer(W, b, act))
+
+    @staticmethod
+    def _check_sizes(sizes: object) -> list[int]:
+        try:
+            values = list(sizes)  # type: ignore[call-overload]
+        except TypeError:
+            raise ValueError(
+                f"sizes must be a list of layer widths such as [2, 2, 1]. Received: sizes={sizes!r}"
+            ) from None
+        if len(values) < 2 or not all(
+            isinstance(n, (int, np.integer)) and not isinstance(n, bool) and n >= 1 for n in values
+        ):
+            raise ValueError(
+                "sizes must list at least 2 positive integers (inputs, ..., outputs). "
+                f"Received: sizes={sizes!r}"
+            )
+        return [int(n) for n in values]
+
+    # ---------------------------------------------------------------- structure
+    @property
+    def sizes(self) -> list[int]:
+        return [self.layers[0].n_in] + [layer.n_out for layer in self.layers]
+
+    @property
+    def n_inputs(self) -> int:
+        return self.layers[0].n_in
+
+    @property
+    def n_outputs(self) -> int:
+        return self.layers[-1].n_out
+
+    @property
+    def n_parameters(self) -> int:
+        return sum(layer.W.size + layer.b.size for layer in self.layers)
+
+    def parameters(self) -> list[Array]:
+        """[W_0, b_0, W_1, b_1, ...]: the arrays an optimizer updates in place."""
+        return [p for layer in self.layers for p in (layer.W, layer.b)]
+
+    def config(self) -> dict:
+        """The architecture as plain JSON-serialisable data."""
+        return {
+            "sizes": self.sizes,
+            "activations": [layer.activation.name for layer in self.layers],
+            "loss": self.loss_function.name,
+            "init": self.initializer.config(),
+            "dtype": self.dtype.name,
+            "seed": self.seed,
+        }
+
+    def copy(self) -> Network:
+        """An independent copy: same architecture, weights and random-generator state."""
+        clone = object.__new__(Network)
+        clone.__dict__.update(self.__dict__)
+        clone.layers = [Layer(ly.W.copy(), ly.b.copy(), ly.activation) for ly in self.layers]
+        clone.rng = np.random.default_rng()
+        clone.rng.bit_generator.state = self.rng.bit_generator.state
+        return clone
+
+    def __repr__(self) -> str:
+        acts = [layer.activation.name for layer in self.layers]
+        return (
+            f"Network(sizes={self.sizes}, activations={acts}, loss={self.loss_function.name!r}, "
+            f"dtype={self.dtype.name}, parameters={self.n_parameters})"
+        )
+
+    # ---------------------------------------------------------------- checks
+    def check_inputs(self, X: object, name: str = "X") -> Array:
+        return check_inputs(X, self.n_inputs, self.dtype, name)
+
+    def check_targets(self, T: object, n_examples: int, name: str = "T") -> Array:
+        try:
+            return prepare_targets(self.loss_function, T, n_examples, self.n_outputs, self.dtype)
+        except ValueError as exc:
+            raise ValueError(f"{name}: {exc}") from None
+
+    # ---------------------------------------------------------------- forwarding
+    def forward(self, X: Array) -> ForwardPass:
+        """Forward a batch (rows are examples), keeping every net input a and activation z."""
+        a_list: list[Array] = []
+        z_list: list[Array] = [X]
+        with np.errstate(under="ignore"):
+            for layer in self.layers:
+                # a_j = Σ_i w_ji z_i + b_j for every example: Z Wᵀ + b
+                a = z_list[-1] @ layer.W.T
+                a += layer.b
+                a_list.append(a)
+                z_list.append(layer.activation.forward(a))
+        return ForwardPass(a_list, z_list)
+
+    def predict(self, X: object) -> Array:
+        """The network's outputs o, shape (n_examples, n_outputs)."""
+        return self.forward(self.check_inputs(X)).output
+
+    # ---------------------------------------------------------------- backpropagation
+    def backward(self, fp: ForwardPass, T: Array) -> list[Array]:
+        """The deltas δ = -∂E/∂a of every layer, output layer last, by the delta rule.
+
+        ``T`` must already be a checked (n, n_out) target array (see :meth:`check_targets`).
+        """
+        deltas: list[Array] = [None] * len(self.layers)  # type: ignore[list-item]
+        out = self.layers[-1]
+        with np.errstate(under="ignore"):
+            # Output units: δ_k = -∂E/∂o_k · h'(a_k), paired with the loss.
+            deltas[-1] = self.loss_function.output_delta(fp.output, T, out.activation)
+            for i in range(len(self.layers) - 2, -1, -1):
+                after = self.layers[i + 1]
+                # Hidden units: δ_j = h'(a_j) Σ_k δ_k w_kj, k over the next layer's units.
+                backpropagated = deltas[i + 1] @ after.W
+                deltas[i] = self.layers[i].activation.derivative(fp.z[i + 1]) * backpropagated
+        return deltas
+
+    def _gradients_from(self, fp: ForwardPass, deltas: list[Array]) -> list[tuple[Array, Array]]:
+        n = fp.z[0].shape[0]
+        grads = []
+        for i, delta in enumerate(deltas):
+            # ∂E/∂w_ji = -δ_j z_i, averaged over the batch: -Δᵀ Z_prev / n
+            dW = delta.T @ fp.z[i]
+            dW *= -1.0 / n
+            db = delta.sum(axis=0)
+            db *= -1.0 / n
+            grads.append((dW, db))
+        return grads
+
+    def gradients(self, X: object, T: object) -> list[tuple[Array, Array]]:
+        """[(∂E/∂W, ∂E/∂b) per layer], E = ``self.loss(X, T)`` (the batch mean)."""
+        X = self.check_inputs(X)
+        T = self.check_targets(T, X.shape[0])
+        fp = self.forward(X)
+        return self._gradients_from(fp, self.backward(fp, T))
+
+    # ---------------------------------------------------------------- error
+    def _loss_of(self, fp: ForwardPass, T: Array) -> float:
+        with np.errstate(under="ignore"):
+            return self.loss_function.value(fp.output, T, fp.a[-1])
+
+    def loss(self, X: object, T: object) -> float:
+        """The loss E averaged over the examples."""
+        X = self.check_inputs(X)
+        T = self.check_targets(T, X.shape[0])
+        return self._loss_of(self.forward(X), T)
+
+    def accuracy(self, X: object, T: object) -> float:
+        """Fraction of examples classified right: argmax for several outputs, o > 0.5 for one.
+
+        With binary cross-entropy over several outputs (multi-label), an example counts as
+        right when every label is.
+        """
+        X = self.check_inputs(X)
+        T = self.check_targets(T, X.shape[0])
+        return accuracy_of(self.forward(X).output, T, self.loss_function.name)
+
+    # ---------------------------------------------------------------- training
+    def fit(self, X: object, T: object, **kwargs) -> History:
+        """Train by backpropagation; see :func:`deltaprop.training.fit` for the options."""
+        from .training import fit
+
+        return fit(self, X, T, **kwargs)
+
+
+def accuracy_of(outputs: Array, T: Array, loss_name: str) -> float:
+    if outputs.shape[1] == 1 or loss_name == "binary_cross_entropy":
+        return float(np.mean(np.all((outputs > 0.5) == (T > 0.5), axis=1)))
+    return float(np.mean(outputs.argmax(axis=1) == T.argmax(axis=1)))

@@ -1,0 +1,70 @@
+"""Checks on user input that raise a ValueError naming what was wrong and what was expected.
+
+Every check runs before any state changes, so a rejected call loses nothing.
+"""
+
+from __future__ import annotations
+
+import math
+from numbers import Integral, Real
+
+import numpy as np
+
+Array = np.ndarray
+
+
+def check_inputs(X: object, n_features: int, dtype: np.dtype, name: str = "X") -> Array:
+    """Return X as a 2-D array of ``dtype`` with ``n_features`` columns, or raise ValueError.
+
+    No copy is made when X already has the right dtype (a read-only or memory-mapped array
+    stays as it is).
+    """
+    if isinstance(X, np.ndarray):
+        arr = X
+    else:
+        try:
+            arr = np.asarray(X)
+        except (TypeError, ValueError) as exc:  # ragged lists and the like
+            raise ValueError(f"{name} could not be read as a numeric array: {exc}") from None
+    if arr.dtype.kind not in "biuf":
+        raise ValueError(
+            f"{name} must hold real numbers; received an array of dtype {arr.dtype}"
+            + (" (complex numbers are not supported)" if arr.dtype.kind == "c" else "")
+        )
+    if arr.ndim != 2:
+        hint = f" For a single example use {name}.reshape(1, -1)." if arr.ndim == 1 else ""
+        raise ValueError(
+            f"{name} must be 2-D, (n_examples, {n_features}). "
+            f"Received: {arr.ndim}-D array of shape {arr.shape}.{hint}"
+        )
+    if arr.shape[0] == 0:
+        raise ValueError(f"{name} is empty (0 rows); expected at least one example")
+    if arr.shape[1] != n_features:
+        raise ValueError(
+            f"{name} has {arr.shape[1]} columns but the network has {n_features} inputs. "
+            f"Expected shape (n_examples, {n_features}). Received: shape {arr.shape}"
+        )
+    arr = np.asarray(arr, dtype=dtype)
+    if not np.isfinite(arr).all():
+        bad = np.argwhere(~np.isfinite(arr))[0]
+        raise ValueError(
+            f"{name} contains NaN or inf (first at row {bad[0]}, column {bad[1]}: "
+            f"{arr[bad[0], bad[1]]}); expected finite numbers"
+        )
+    return arr
+
+
+def check_positive_int(value: object, name: str, minimum: int = 1) -> int:
+    if isinstance(value, bool) or not isinstance(value, Integral) or value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}. Received: {name}={value!r}")
+    return int(value)
+
+
+def check_fraction(value: object, name: str, *, open_low: bool = True) -> float:
+    """A float in (0, 1) (or [0, 1) when ``open_low`` is False)."""
+    ok = isinstance(value, Real) and not isinstance(value, bool) and math.isfinite(value)
+    ok = ok and (0 < value < 1 if open_low else 0 <= value < 1)
+    if not ok:
+        interval = "(0, 1)" if open_low else "[0, 1)"
+        raise ValueError(f"{name} must be a number in {interval}. Received: {name}={value!r}")
+    return float(value)

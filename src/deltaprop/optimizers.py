@@ -1,0 +1,568 @@
+"""Gradient-descent optimizers with torch.optim's names, defaults and update rules.
+
+Optimizers are built without parameters and update plain numpy arrays in place::
+
+    opt = Adam(lr=1e-3)
+    opt.step(params, grads)  # grads[i] = dLoss/dparams[i]
+
+State (moment buffers, step count) is created at the first ``step`` from the parameters'
+shapes and dtypes, and kept in those dtypes, so float32 networks stay float32. The
+arithmetic follows torch's single-tensor (CPU) code path operation by operation, so
+trajectories agree with torch's to rounding (tests/test_optimizers.py checks this).
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any, ClassVar
+
+import numpy as np
+
+__all__ = ["Optimizer", "SGD", "RMSprop", "Adam", "AdamW", "Adagrad", "get_optimizer"]
+
+_INF = math.inf
+_NONNEG = (0.0, _INF, False)
+# Every hyperparameter name means the same thing in every optimizer, so one table of
+# rules serves all: (low, high, high_open) for numbers, bool for flags.
+_RULES: dict[str, Any] = {
+    "lr": _NONNEG,
+    "momentum": _NONNEG,
+    "dampening": (-_INF, _INF, False),  # torch accepts any value
+    "weight_decay": _NONNEG,
+    "nesterov": bool,
+    "alpha": (0.0, 1.0, False),  # torch checks only >= 0
+    "eps": _NONNEG,
+    "centered": bool,
+    "betas": "betas",
+    "amsgrad": bool,
+    "lr_decay": _NONNEG,
+    "initial_accumulator_value": _NONNEG,
+}
+
+
+def _number(
+    owner: str,
+    name: str,
+    value: Any,
+    low: float,
+    high: float = _INF,
+    high_open: bool = False,
+    *,
+    low_open: bool = False,
+) -> float:
+    """float(value) if it is a finite real in the range, else a ValueError naming it."""
+    ok = isinstance(value, (int, float, np.integer, np.floating))
+    ok = ok and not isinstance(value, (bool, np.bool_)) and math.isfinite(value)
+    ok = ok and (low < value if low_open else low <= value)
+    ok = ok and (value < high if high_open else value <= high)
+    if not ok:
+        if high == _INF:
+            expected = "" if low == -_INF else f" {'>' if low_open else '>='} {low:g}"
+        else:
+            lo, hi = "(" if low_open else "[", ")" if high_open else "]"
+            expected = f" in {lo}{low:g}, {high:g}{hi}"
+        raise ValueError(
+            f"{owner}: {name} must be a finite number{expected}. Received: {name}={value!r}"
+        )
+    return float(value)
+
+
+def _plain(value: Any) -> Any:
+    """A 0-d array (what np.load returns for a saved scalar) as a Python scalar."""
+    return value.item() if isinstance(value, np.ndarray) and value.ndim == 0 else value
+
+
+def _validate(owner: str, name: str, value: Any, rule: Any) -> Any:
+    if rule is bool:
+        if not isinstance(value, (bool, np.bool_)):
+            raise ValueError(f"{owner}: {name} must be True or False. Received: {name}={value!r}")
+        return bool(value)
+    if rule == "betas":
+        value = value.tolist() if isinstance(value, np.ndarray) else value
+        if isinstance(value, str) or not isinstance(value, Sequence) or len(value) != 2:
+            raise ValueError(f"{owner}: betas must be a pair (beta1, beta2). Received: {value!r}")
+        return tuple(_number(owner, f"betas[{i}]", b, 0.0, 1.0, True) for i, b in enumerate(value))
+    return _number(owner, name, value, *rule)
+
+
+def _lerp(a: np.ndarray, b: np.ndarray, w: float, tmp: np.ndarray) -> None:
+    """a <- a + w (b - a) in place, with ATen's two-branch formula so rounding matches."""
+    np.subtract(b, a, out=tmp)
+    if abs(w) < 0.5:
+        tmp *= w
+        a += tmp
+    else:
+        tmp *= 1.0 - w
+        np.subtract(b, tmp, out=a)
+
+
+class Optimizer:
+    """Base class: hyperparameter validation, lazy per-parameter state, (de)serialisation.
+
+    Subclasses set ``name``, pass their constructor's ``locals()`` to ``_configure`` and
+    implement ``_update``; ``_buffers`` names the persistent per-parameter arrays (torch's
+    names), ``_SCRATCH`` the preallocated work arrays. ``steps`` is t in the update rules:
+    the number of steps since construction or the last ``reset``.
+    """
+
+    name: ClassVar[str] = "Optimizer"
+    _HPARAMS: ClassVar[tuple[str, ...]] = ()  # the constructor's arguments, in order
+    _SCRATCH: ClassVar[tuple[str, ...]] = ("_tmp", "_aux")
+    _decoupled: ClassVar[bool] = False
+    weight_decay: float = 0.0
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls._HPARAMS = tuple(inspect.signature(cls.__init__).parameters)[1:]
+
+    def _configure(self, args: Mapping[str, Any]) -> None:
+        """Validate and store the constructor's arguments (subclasses pass ``locals()``)."""
+        for key in self._HPARAMS:
+            value, rule = args[key], _RULES.get(key)
+            # Arguments outside the table belong to a user's subclass, which checks them.
+            setattr(self, key, value if rule is None else _validate(self.name, key, value, rule))
+        self.reset()
+
+    @property
+    def lr(self) -> float:
+        return self._lr
+
+    @lr.setter
+    def lr(self, value: float) -> None:
+        # Kept a Python float: a NumPy float64 scalar would make float32 updates compute
+        # in float64 under NEP 50.
+        self._lr = _number(self.name, "lr", value, *_NONNEG)
+
+    def reset(self) -> None:
+        """Forget all state (moment buffers, step count); hyperparameters are kept."""
+        self.steps = 0
+        self._state: list[dict[str, np.ndarray]] | None = None
+        self._layout: list[tuple[tuple[int, ...], np.dtype]] = []
+
+    def _buffers(self) -> tuple[str, ...]:
+        return ()
+
+    def _init_state(self, p: np.ndarray) -> dict[str, np.ndarray]:
+        st = {k: np.zeros_like(p) for k in self._buffers()}
+        coupled_wd = self.weight_decay != 0 and not self._decoupled
+        for k in self._SCRATCH + (("_grad",) if coupled_wd else ()):
+            st[k] = np.empty_like(p)
+        return st
+
+    def _grad(self, p: np.ndarray, g: np.ndarray, st: dict[str, np.ndarray]) -> np.ndarray:
+        """g + λ p (L2 weight decay) in scratch memory; g itself when λ = 0."""
+        if self.weight_decay == 0:
+            return g
+        d = np.multiply(p, self.weight_decay, out=st["_grad"])
+        d += g
+        return d
+
+    def _update(self, p: np.ndarray, g: np.ndarray, st: dict[str, np.ndarray]) -> None:
+        raise NotImplementedError
+
+    def step(self, params: Sequence[np.ndarray], grads: Sequence[np.ndarray]) -> None:
+        """Update each params[i] IN PLACE using grads[i] = dLoss/dparams[i].
+
+        ``grads`` are only read. Raises ValueError if the parameters differ in number,
+        shape or dtype from those the state was created for (``reset`` first).
+        """
+        owner = f"{self.name}.step"
+        if len(params) != len(grads):
+            raise ValueError(f"{owner}: got {len(params)} params but {len(grads)} grads")
+        if self._state is None:
+            for i, p in enumerate(params):
+                if not isinstance(p, np.ndarray) or not np.issubdtype(p.dtype, np.floating):
+                    raise TypeError(
+                        f"{owner}: params[{i}] must be a floating-point numpy array (it is "
+                        f"updated in place). Received: {type(p).__name__} {getattr(p, 'dtype', '')}"
+                    )
+            self._set_state([self._init_state(p) for p in params])
+        elif len(params) != len(self._layout):
+            raise ValueError(
+                f"{owner}: got {len(params)} parameter arrays but the optimizer state was "
+                f"created for {len(self._layout)}; call reset() to start with new parameters"
+            )
+        for i, (p, g, (shape, dtype)) in enumerate(zip(params, grads, self._layout, strict=True)):
+            if p.shape != shape or p.dtype != dtype:
+                raise ValueError(
+                    f"{owner}: params[{i}] has shape {p.shape} and dtype {p.dtype} but the "
+                    f"optimizer state was created for shape {shape} and dtype {dtype}; "
+                    "call reset() to start with new parameters"
+                )
+            if np.shape(g) != shape:
+                raise ValueError(
+                    f"{owner}: grads[{i}] has shape {np.shape(g)} but params[{i}] has {shape}"
+                )
+        self.steps += 1
+        for p, g, st in zip(params, grads, self._state, strict=True):
+            self._update(p, g, st)
+
+    def _set_state(self, state: list[dict[str, np.ndarray]]) -> None:
+        self._state = state
+        self._layout = [(st["_tmp"].shape, st["_tmp"].dtype) for st in state]
+
+    def config(self) -> dict[str, Any]:
+        """JSON-serialisable hyperparameters: ``{"name": ..., "lr": ..., ...}``."""
+        cfg: dict[str, Any] = {"name": self.name}
+        for key in self._HPARAMS:
+            value = getattr(self, key)
+            cfg[key] = list(value) if isinstance(value, tuple) else value
+        return cfg
+
+    def state_dict(self) -> dict[str, Any]:
+        """``config()`` plus ``step`` (count) and, per buffer name, a list of array copies."""
+        out = self.config()
+        out["step"] = self.steps
+        for key in self._buffers():
+            out[key] = [] if self._state is None else [st[key].copy() for st in self._state]
+        return out
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Restore hyperparameters, step count and buffers saved by ``state_dict``."""
+        owner = f"{self.name}.load_state_dict"
+        state = {k: _plain(v) for k, v in state.items()}
+        if state.get("name") != self.name:
+            raise ValueError(f"{owner}: state is for optimizer {state.get('name')!r}")
+        missing = [k for k in [*self._HPARAMS, "step"] if k not in state]
+        if missing:
+            raise ValueError(f"{owner}: state lacks {missing}")
+        fresh = type(self)(**{k: state[k] for k in self._HPARAMS})  # validates
+        fresh.steps = int(state["step"])
+        bufs = {k: [np.asarray(a) for a in state.get(k, [])] for k in fresh._buffers()}
+        counts = {len(v) for v in bufs.values()}
+        if len(counts) > 1 or (fresh.steps > 0 and 0 in counts):
+            raise ValueError(
+                f"{owner}: after {fresh.steps} steps expected one of each of {list(bufs)} "
+                f"per parameter; got {[len(v) for v in bufs.values()]} arrays"
+            )
+        if counts - {0}:
+            new_state = []
+            for i, first in enumerate(next(iter(bufs.values()))):
+                st = fresh._init_state(np.empty(first.shape, first.dtype))
+                for k, arrays in bufs.items():
+                    if arrays[i].shape != first.shape or arrays[i].dtype != first.dtype:
+                        raise ValueError(
+                            f"{owner}: {k}[{i}] has shape {arrays[i].shape} and dtype "
+                            f"{arrays[i].dtype}; expected {first.shape} and {first.dtype}"
+                        )
+                    st[k][...] = arrays[i]
+                new_state.append(st)
+            fresh._set_state(new_state)
+        vars(self).update(vars(fresh))
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in list(self.config().items())[1:])
+        return f"{self.name}({args})"
+
+
+class SGD(Optimizer):
+    """Stochastic gradient descent, optionally with (Nesterov) momentum (torch.optim.SGD).
+
+    Algorithm (g_t = dLoss/dθ at θ_{t-1})::
+
+        input: γ (lr), θ_0 (params), λ (weight_decay), μ (momentum), τ (dampening), nesterov
+        for t = 1 to ... do
+            if λ ≠ 0:  g_t ← g_t + λ θ_{t-1}
+            if μ ≠ 0:
+                if t > 1:  b_t ← μ b_{t-1} + (1 - τ) g_t
+                else:      b_t ← g_t
+                if nesterov:  g_t ← g_t + μ b_t
+                else:         g_t ← b_t
+            θ_t ← θ_{t-1} - γ g_t
+
+    With the defaults this is the textbook delta rule w ← w - η ∂E/∂w, computed as
+    exactly that: one multiply and one subtract, in the parameter's dtype.
+
+    Args:
+        lr: learning rate γ >= 0 (torch's default, 1e-3).
+        momentum: momentum factor μ >= 0.
+        dampening: dampening τ of the momentum (any finite number, as in torch).
+        weight_decay: L2 penalty λ >= 0, added to the gradient.
+        nesterov: Nesterov momentum; requires momentum > 0 and dampening == 0.
+    """
+
+    name = "SGD"
+    _SCRATCH = ("_tmp",)
+
+    def __init__(
+        self,
+        lr: float = 1e-3,
+        momentum: float = 0,
+        dampening: float = 0,
+        weight_decay: float = 0,
+        nesterov: bool = False,
+    ) -> None:
+        self._configure(locals())
+        if self.nesterov and (self.momentum <= 0 or self.dampening != 0):
+            raise ValueError(
+                "SGD: nesterov=True requires momentum > 0 and dampening == 0. "
+                f"Received: momentum={momentum!r}, dampening={dampening!r}"
+            )
+
+    def _buffers(self) -> tuple[str, ...]:
+        return ("momentum_buffer",) if self.momentum != 0 else ()
+
+    def _update(self, p: np.ndarray, g: np.ndarray, st: dict[str, np.ndarray]) -> None:
+        tmp, mu = st["_tmp"], self.momentum
+        d = self._grad(p, g, st)
+        if mu != 0:
+            buf = st["momentum_buffer"]
+            if self.steps == 1:
+                np.copyto(buf, d)
+            else:
+                buf *= mu
+                buf += np.multiply(d, 1.0 - self.dampening, out=tmp)
+            d = np.add(d, np.multiply(buf, mu, out=tmp), out=tmp) if self.nesterov else buf
+        np.subtract(p, np.multiply(d, self.lr, out=tmp), out=p)
+
+
+class RMSprop(Optimizer):
+    """RMSprop (torch.optim.RMSprop): divide the gradient by a running RMS of its history.
+
+    Algorithm::
+
+        input: γ (lr), α (alpha), θ_0 (params), λ (weight_decay), μ (momentum), centered, ε (eps)
+        initialize: v_0 ← 0 (square average), b_0 ← 0 (buffer), g^ave_0 ← 0
+        for t = 1 to ... do
+            if λ ≠ 0:  g_t ← g_t + λ θ_{t-1}
+            v_t ← α v_{t-1} + (1 - α) g_t²
+            ṽ_t ← v_t
+            if centered:
+                g^ave_t ← α g^ave_{t-1} + (1 - α) g_t
+                ṽ_t ← ṽ_t - (g^ave_t)²
+            if μ > 0:
+                b_t ← μ b_{t-1} + g_t / (√ṽ_t + ε)
+                θ_t ← θ_{t-1} - γ b_t
+            else:
+                θ_t ← θ_{t-1} - γ g_t / (√ṽ_t + ε)
+
+    Args:
+        lr: learning rate γ >= 0.
+        alpha: smoothing constant α in [0, 1] (torch checks only >= 0; above 1 the
+            square average can turn negative).
+        eps: ε >= 0, added to the square root (not inside it, as in torch).
+        weight_decay: L2 penalty λ >= 0, added to the gradient.
+        momentum: momentum factor μ >= 0.
+        centered: normalise by an estimate of the gradient's variance rather than its
+            second moment.
+    """
+
+    name = "RMSprop"
+
+    def __init__(
+        self,
+        lr: float = 1e-2,
+        alpha: float = 0.99,
+        eps: float = 1e-8,
+        weight_decay: float = 0,
+        momentum: float = 0,
+        centered: bool = False,
+    ) -> None:
+        self._configure(locals())
+
+    def _buffers(self) -> tuple[str, ...]:
+        extra = (("momentum_buffer",) if self.momentum > 0 else ()) + (
+            ("grad_avg",) if self.centered else ()
+        )
+        return ("square_avg", *extra)
+
+    def _update(self, p: np.ndarray, g: np.ndarray, st: dict[str, np.ndarray]) -> None:
+        tmp, avg, sq = st["_tmp"], st["_aux"], st["square_avg"]
+        d = self._grad(p, g, st)
+        sq *= self.alpha
+        np.multiply(d, 1.0 - self.alpha, out=tmp)  # addcmul's order: (value * g) * g
+        tmp *= d
+        sq += tmp
+        if self.centered:
+            _lerp(st["grad_avg"], d, 1.0 - self.alpha, tmp)
+            np.subtract(sq, np.square(st["grad_avg"], out=avg), out=avg)
+            np.sqrt(avg, out=avg)
+        else:
+            np.sqrt(sq, out=avg)
+        avg += self.eps
+        if self.momentum > 0:
+            buf = st["momentum_buffer"]
+            buf *= self.momentum
+            buf += np.divide(d, avg, out=tmp)
+            np.subtract(p, np.multiply(buf, self.lr, out=tmp), out=p)
+        else:
+            np.multiply(d, self.lr, out=tmp)
+            tmp /= avg
+            p -= tmp
+
+
+class Adam(Optimizer):
+    """Adam (torch.optim.Adam), with optional AMSGrad and L2 weight decay.
+
+    Algorithm::
+
+        input: γ (lr), β1, β2 (betas), θ_0 (params), λ (weight_decay), amsgrad, ε (eps)
+        initialize: m_0 ← 0 (first moment), v_0 ← 0 (second moment), v^max_0 ← 0
+        for t = 1 to ... do
+            if λ ≠ 0:  g_t ← g_t + λ θ_{t-1}
+            m_t ← β1 m_{t-1} + (1 - β1) g_t
+            v_t ← β2 v_{t-1} + (1 - β2) g_t²
+            m̂_t ← m_t / (1 - β1^t)
+            if amsgrad:
+                v^max_t ← max(v^max_{t-1}, v_t)
+                v̂_t ← v^max_t / (1 - β2^t)
+            else:
+                v̂_t ← v_t / (1 - β2^t)
+            θ_t ← θ_{t-1} - γ m̂_t / (√v̂_t + ε)
+
+    Args:
+        lr: learning rate γ >= 0.
+        betas: (β1, β2), each in [0, 1): decay rates of the running averages of the
+            gradient and of its square.
+        eps: ε >= 0, added to the denominator for numerical stability.
+        weight_decay: L2 penalty λ >= 0, added to the gradient (coupled; see AdamW).
+        amsgrad: normalise by the running maximum of v_t (the AMSGrad variant).
+    """
+
+    name = "Adam"
+
+    def __init__(
+        self,
+        lr: float = 1e-3,
+        betas: Sequence[float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 0,
+        amsgrad: bool = False,
+    ) -> None:
+        self._configure(locals())
+
+    def _buffers(self) -> tuple[str, ...]:
+        return ("exp_avg", "exp_avg_sq", "max_exp_avg_sq")[: 3 if self.amsgrad else 2]
+
+    def _update(self, p: np.ndarray, g: np.ndarray, st: dict[str, np.ndarray]) -> None:
+        (beta1, beta2), t, lr = self.betas, self.steps, self.lr
+        tmp, den, m, v = st["_tmp"], st["_aux"], st["exp_avg"], st["exp_avg_sq"]
+        if self._decoupled:
+            if self.weight_decay != 0:
+                p *= 1.0 - lr * self.weight_decay
+            d = g
+        else:
+            d = self._grad(p, g, st)
+        _lerp(m, d, 1.0 - beta1, tmp)
+        v *= beta2
+        np.multiply(d, 1.0 - beta2, out=tmp)
+        tmp *= d
+        v += tmp
+        if self.amsgrad:
+            v = np.maximum(st["max_exp_avg_sq"], v, out=st["max_exp_avg_sq"])
+        np.sqrt(v, out=den)
+        den /= (1.0 - beta2**t) ** 0.5
+        den += self.eps
+        np.multiply(m, lr / (1.0 - beta1**t), out=tmp)
+        tmp /= den
+        p -= tmp
+
+
+class AdamW(Adam):
+    """AdamW (torch.optim.AdamW): Adam with decoupled weight decay.
+
+    Algorithm: as Adam, except that the decay bypasses the moments::
+
+        for t = 1 to ... do
+            θ_t ← θ_{t-1} - γ λ θ_{t-1}
+            m_t, v_t, m̂_t, v̂_t as in Adam, from the raw gradient g_t
+            θ_t ← θ_t - γ m̂_t / (√v̂_t + ε)
+
+    Args: as Adam, but weight_decay λ (>= 0) defaults to 1e-2 and is scaled by lr.
+    """
+
+    name = "AdamW"
+    _decoupled = True
+
+    def __init__(
+        self,
+        lr: float = 1e-3,
+        betas: Sequence[float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 1e-2,
+        amsgrad: bool = False,
+    ) -> None:
+        self._configure(locals())
+
+
+class Adagrad(Optimizer):
+    """Adagrad (torch.optim.Adagrad): per-coordinate steps that shrink with the summed g².
+
+    Algorithm::
+
+        input: γ (lr), θ_0 (params), λ (weight_decay), τ (initial_accumulator_value),
+               η (lr_decay), ε (eps)
+        initialize: sum_0 ← τ
+        for t = 1 to ... do
+            γ̃ ← γ / (1 + (t - 1) η)
+            if λ ≠ 0:  g_t ← g_t + λ θ_{t-1}
+            sum_t ← sum_{t-1} + g_t²
+            θ_t ← θ_{t-1} - γ̃ g_t / (√sum_t + ε)
+
+    Args:
+        lr: learning rate γ >= 0.
+        lr_decay: learning-rate decay η >= 0 per step.
+        weight_decay: L2 penalty λ >= 0, added to the gradient.
+        initial_accumulator_value: starting value τ >= 0 of the sum of squares.
+        eps: ε >= 0, added to the denominator for numerical stability.
+    """
+
+    name = "Adagrad"
+
+    def __init__(
+        self,
+        lr: float = 1e-2,
+        lr_decay: float = 0,
+        weight_decay: float = 0,
+        initial_accumulator_value: float = 0,
+        eps: float = 1e-10,
+    ) -> None:
+        self._configure(locals())
+
+    def _buffers(self) -> tuple[str, ...]:
+        return ("sum",)
+
+    def _init_state(self, p: np.ndarray) -> dict[str, np.ndarray]:
+        st = super()._init_state(p)
+        st["sum"].fill(self.initial_accumulator_value)
+        return st
+
+    def _update(self, p: np.ndarray, g: np.ndarray, st: dict[str, np.ndarray]) -> None:
+        tmp, std, acc = st["_tmp"], st["_aux"], st["sum"]
+        d = self._grad(p, g, st)
+        acc += np.multiply(d, d, out=tmp)
+        np.sqrt(acc, out=std)
+        std += self.eps
+        np.multiply(d, self.lr / (1 + (self.steps - 1) * self.lr_decay), out=tmp)
+        tmp /= std
+        p -= tmp
+
+
+_OPTIMIZERS: dict[str, type[Optimizer]] = {
+    c.name.lower(): c for c in (SGD, RMSprop, Adam, AdamW, Adagrad)
+}
+
+
+def get_optimizer(spec: Optimizer | str | Mapping[str, Any]) -> Optimizer:
+    """An optimizer from an instance (returned as is), a name (case-insensitive; default
+    hyperparameters) or a ``config()`` dict ``{"name": ..., **hyperparameters}``."""
+    if isinstance(spec, Optimizer):
+        return spec
+    if isinstance(spec, str):
+        name, kwargs = spec, {}
+    elif isinstance(spec, Mapping):
+        kwargs = dict(spec)
+        name = kwargs.pop("name", None)
+    else:
+        raise TypeError(f"get_optimizer: expected an Optimizer, name or dict. Received: {spec!r}")
+    cls = _OPTIMIZERS.get(name.lower()) if isinstance(name, str) else None
+    if cls is None:
+        known = ", ".join(c.name for c in _OPTIMIZERS.values())
+        raise ValueError(f"Unknown optimizer {name!r}. Known optimizers: {known}")
+    allowed = list(inspect.signature(cls).parameters)
+    unknown = [k for k in kwargs if k not in allowed]
+    if unknown:
+        raise ValueError(f"{cls.name}: unknown hyperparameters {unknown}. Known: {allowed}")
+    return cls(**kwargs)

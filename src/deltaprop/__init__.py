@@ -1,0 +1,49 @@
+"""deltaprop: neural networks trained by backpropagation, exactly as the textbook writes it."""
+
+from importlib.metadata import PackageNotFoundError, version
+
+from .activations import ACTIVATIONS, Activation, get_activation
+from .gradcheck import gradcheck, numerical_gradients
+from .init import INITIALIZERS, get_initializer
+from .losses import LOSSES, Loss, get_loss
+from .network import ForwardPass, Layer, Network
+from .optimizers import SGD, Adagrad, Adam, AdamW, Optimizer, RMSprop, get_optimizer
+from .schedules import CosineAnnealingLR, ExponentialLR, ReduceLROnPlateau, StepLR
+from .training import Callback, EarlyStopping, History, TrainingDivergedError, fit
+
+try:
+    __version__ = version("deltaprop")
+except PackageNotFoundError:  # running from a source tree that is not installed
+    __version__ = "0.0.0"
+
+__all__ = [
+    "ACTIVATIONS",
+    "INITIALIZERS",
+    "LOSSES",
+    "Activation",
+    "Adagrad",
+    "Adam",
+    "AdamW",
+    "Callback",
+    "CosineAnnealingLR",
+    "EarlyStopping",
+    "ExponentialLR",
+    "ForwardPass",
+    "History",
+    "Layer",
+    "Loss",
+    "Network",
+    "Optimizer",
+    "RMSprop",
+    "ReduceLROnPlateau",
+    "SGD",
+    "StepLR",
+    "TrainingDivergedError",
+    "fit",
+    "get_activation",
+    "get_initializer",
+    "get_loss",
+    "get_optimizer",
+    "gradcheck",
+    "numerical_gradients",
+]

@@ -1,0 +1,339 @@
+"""The fit loop: batches, shuffling, epochs, validation, early stopping, callbacks, guards.
+
+With ``batch_size=1`` and ``SGD(lr=η)`` this is the seed's loop: for each training example,
+forward it, compute the deltas and update every weight, w_ji ← w_ji + η δ_j z_i.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from numbers import Real
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from .network import Network, accuracy_of
+from .optimizers import SGD, Optimizer, get_optimizer
+from .validation import check_fraction, check_positive_int
+
+Array = np.ndarray
+
+
+class TrainingDivergedError(FloatingPointError):
+    """A training step made the loss or a weight NaN or infinite.
+
+    The network keeps the weights it had before that step.
+    """
+
+
+@dataclass
+class History:
+    """Per-epoch records of a ``fit``: ``loss`` is the mean of the epoch's batch losses, each
+    taken before its update (as Keras and scikit-learn report it); ``val_*`` are measured on
+    the validation data after the epoch; ``accuracy`` lists are empty when not measured."""
+
+    epoch: list[int] = field(default_factory=list)
+    loss: list[float] = field(default_factory=list)
+    val_loss: list[float] = field(default_factory=list)
+    accuracy: list[float] = field(default_factory=list)
+    val_accuracy: list[float] = field(default_factory=list)
+    lr: list[float] = field(default_factory=list)
+    seconds: list[float] = field(default_factory=list)
+    stopped_early: bool = False
+    best_epoch: int | None = None
+
+    def append(self, logs: dict) -> None:
+        for key, value in logs.items():
+            getattr(self, key).append(value)
+
+    def as_dict(self) -> dict:
+        """Plain data, ready for ``json.dump``."""
+        return {
+            "epoch": self.epoch,
+            "loss": self.loss,
+            "val_loss": self.val_loss,
+            "accuracy": self.accuracy,
+            "val_accuracy": self.val_accuracy,
+            "lr": self.lr,
+            "seconds": self.seconds,
+            "stopped_early": self.stopped_early,
+            "best_epoch": self.best_epoch,
+        }
+
+    def __len__(self) -> int:
+        return len(self.epoch)
+
+
+class Callback:
+    """Hooks into ``fit``. Override any of them; ``on_epoch_end`` returning True stops training.
+
+    ``logs`` holds the epoch's numbers under History's names (epoch, loss, val_loss, ...).
+    """
+
+    def on_train_begin(self, net: Network, history: History) -> None:
+        pass
+
+    def on_batch_end(self, net: Network, epoch: int, batch: int, loss: float) -> None:
+        pass
+
+    def on_epoch_end(self, net: Network, epoch: int, logs: dict) -> bool | None:
+        return None
+
+    def on_train_end(self, net: Network, history: History) -> None:
+        pass
+
+
+class EarlyStopping(Callback):
+    """Stop when ``monitor`` has not improved by more than ``min_delta`` for ``patience``
+    epochs, and (by default) put back the weights of the best epoch."""
+
+    def __init__(
+        self,
+        patience: int = 10,
+        monitor: str = "auto",
+        min_delta: float = 0.0,
+        restore_best_weights: bool = True,
+    ) -> None:
+        self.patience = check_positive_int(patience, "patience")
+        if monitor not in ("auto", "loss", "val_loss"):
+            raise ValueError(
+                f"monitor must be 'auto', 'loss' or 'val_loss'. Received: monitor={monitor!r}"
+            )
+        if not isinstance(min_delta, Real) or not math.isfinite(min_delta) or min_delta < 0:
+            raise ValueError(
+                f"min_delta must be a finite number >= 0. Received: min_delta={min_delta!r}"
+            )
+        self.monitor = monitor
+        self.min_delta = float(min_delta)
+        self.restore_best_weights = restore_best_weights
+
+    def on_train_begin(self, net: Network, history: History) -> None:
+        self.best = math.inf
+        self.best_epoch: int | None = None
+        self.best_weights: list[Array] | None = None
+        self.wait = 0
+
+    def on_epoch_end(self, net: Network, epoch: int, logs: dict) -> bool:
+        key = self.monitor
+        if key == "auto":
+            key = "val_loss" if "val_loss" in logs else "loss"
+        if key not in logs:
+            raise ValueError("EarlyStopping(monitor='val_loss') needs validation data")
+        value = logs[key]
+        if value < self.best - self.min_delta:
+            self.best, self.best_epoch, self.wait = value, epoch, 0
+            if self.restore_best_weights:
+                self.best_weights = [p.copy() for p in net.parameters()]
+            return False
+        self.wait += 1
+        return self.wait >= self.patience
+
+    def on_train_end(self, net: Network, history: History) -> None:
+        history.best_epoch = self.best_epoch
+        if self.restore_best_weights and self.best_weights is not None:
+            for param, best in zip(net.parameters(), self.best_weights):
+                param[...] = best
+
+
+def _early_stopping(spec: object) -> EarlyStopping | None:
+    if spec is None or spec is False:
+        return None
+    if spec is True:
+        return EarlyStopping()
+    if isinstance(spec, EarlyStopping):
+        return spec
+    if isinstance(spec, int) and not isinstance(spec, bool):
+        return EarlyStopping(patience=spec)
+    raise ValueError(
+        "early_stopping must be True/False, a patience (int) or an EarlyStopping. "
+        f"Received: early_stopping={spec!r}"
+    )
+
+
+def _wants_accuracy(net: Network, T: Array, accuracy: object) -> bool:
+    if accuracy in (True, False):
+        return bool(accuracy)
+    if accuracy != "auto":
+        raise ValueError(f"accuracy must be True, False or 'auto'. Received: accuracy={accuracy!r}")
+    if net.loss_function.name != "mse":
+        return True
+    # Squared error on 0/1 targets (the seed's classifiers): one-hot rows or a single 0/1 column.
+    binary = bool(np.all((T == 0) | (T == 1)))
+    return binary and (T.shape[1] == 1 or bool(np.all(T.sum(axis=1) == 1)))
+
+
+def fit(
+    net: Network,
+    X: object,
+    T: object,
+    *,
+    optimizer: Optimizer | str | dict | None = None,
+    epochs: int = 10,
+    batch_size: int | None = 32,
+    shuffle: bool = True,
+    validation_data: tuple[object, object] | None = None,
+    validation_split: float = 0.0,
+    early_stopping: bool | int | EarlyStopping | None = False,
+    scheduler: object = None,
+    callbacks: Sequence[Callback] = (),
+    accuracy: bool | str = "auto",
+    verbose: bool = False,
+) -> History:
+    """Train ``net`` on inputs X (n, n_in) and targets T by backpropagation.
+
+    optimizer: an Optimizer, a name or a config dict; default ``SGD(lr=0.1)``.
+    batch_size: 1 is online learning (update after every example, the seed's loop); None is
+        the full batch; larger than the data is the full batch too.
+    shuffle: draw a new order of the examples every epoch from the network's generator.
+    validation_data: (X_val, T_val) measured after every epoch; or ``validation_split``, a
+        fraction of the examples set aside at random (from the network's generator) instead.
+    early_stopping: True (patience 10), a patience, or an :class:`EarlyStopping`.
+    scheduler: a learning-rate schedule from :mod:`deltaprop.schedules` built on ``optimizer``;
+        stepped after every epoch with the validation loss (or the training loss).
+    accuracy: measure classification accuracy; "auto" does for cross-entropies and for
+        squared error on 0/1 targets.
+    verbose: show a progress bar with the loss and accuracy.
+
+    Every argument is checked before any weight changes. If a step makes the loss or a
+    weight non-finite, :class:`TrainingDivergedError` names the epoch and batch and the network
+    keeps the weights it had before that step.
+    """
+    # ---- check everything first: a rejected call must leave the network untouched
+    X = net.check_inputs(X)
+    T = net.check_targets(T, X.shape[0])
+    epochs = check_positive_int(epochs, "epochs")
+    if batch_size is not None:
+        batch_size = check_positive_int(batch_size, "batch_size")
+    opt = SGD(lr=0.1) if optimizer is None else get_optimizer(optimizer)
+    if scheduler is not None:
+        if not hasattr(scheduler, "step") or getattr(scheduler, "optimizer", opt) is not opt:
+            raise ValueError(
+                "scheduler must be a schedule built on the optimizer passed to fit, e.g. "
+                "opt = dp.SGD(lr=0.1); fit(..., optimizer=opt, scheduler=dp.StepLR(opt, 10))"
+            )
+    stopper = _early_stopping(early_stopping)
+    hooks = list(callbacks)
+    for hook in hooks:
+        if not any(hasattr(hook, name) for name in vars(Callback) if name.startswith("on_")):
+            raise ValueError(f"callbacks must be Callback objects. Received: {hook!r}")
+    if validation_data is not None and validation_split:
+        raise ValueError("give validation_data or validation_split, not both")
+    X_val = T_val = None
+    if validation_data is not None:
+        if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
+            raise ValueError("validation_data must be a pair (X_val, T_val)")
+        X_val = net.check_inputs(validation_data[0], "X_val")
+        T_val = net.check_targets(validation_data[1], X_val.shape[0], "T_val")
+    elif validation_split:
+        validation_split = check_fraction(validation_split, "validation_split")
+        n_val = int(round(X.shape[0] * validation_split))
+        if n_val < 1 or n_val >= X.shape[0]:
+            raise ValueError(
+                f"validation_split={validation_split} of {X.shape[0]} examples leaves "
+                f"{n_val} for validation and {X.shape[0] - n_val} for training; both need >= 1"
+            )
+        order = net.rng.permutation(X.shape[0])
+        X_val, T_val = X[order[:n_val]], T[order[:n_val]]
+        X, T = X[order[n_val:]], T[order[n_val:]]
+    measure_accuracy = _wants_accuracy(net, T, accuracy)
+    if stopper is not None:
+        hooks.append(stopper)
+
+    n = X.shape[0]
+    size = n if batch_size is None else min(batch_size, n)
+    params = net.parameters()
+    backup = [np.empty_like(p) for p in params]
+    history = History()
+    for hook in hooks:
+        _call(hook, "on_train_begin", net, history)
+
+    bar = tqdm(total=epochs, unit="epoch", disable=not verbose, leave=True, dynamic_ncols=True)
+    try:
+        for epoch in range(1, epochs + 1):
+            started = time.perf_counter()
+            lr_used = opt.lr
+            loss_sum, correct = 0.0, 0.0
+            order = net.rng.permutation(n) if shuffle else None
+            for batch, start in enumerate(range(0, n, size)):
+                rows = slice(start, start + size) if order is None else order[start : start + size]
+                Xb, Tb = X[rows], T[rows]
+                m = Xb.shape[0]
+                batch_loss, outputs = _train_step(net, Xb, Tb, opt, params, backup, epoch, batch)
+                loss_sum += batch_loss * m
+                if measure_accuracy:
+                    correct += accuracy_of(outputs, Tb, net.loss_function.name) * m
+                for hook in hooks:
+                    _call(hook, "on_batch_end", net, epoch, batch, batch_loss)
+
+            logs: dict = {"epoch": epoch, "loss": loss_sum / n, "lr": lr_used}
+            if measure_accuracy:
+                logs["accuracy"] = correct / n
+            if X_val is not None:
+                fp = net.forward(X_val)
+                logs["val_loss"] = net._loss_of(fp, T_val)
+                if measure_accuracy:
+                    logs["val_accuracy"] = accuracy_of(fp.output, T_val, net.loss_function.name)
+            if scheduler is not None:
+                scheduler.step(logs.get("val_loss", logs["loss"]))
+            logs["seconds"] = time.perf_counter() - started
+            history.append(logs)
+            bar.set_postfix({k: f"{v:.4g}" for k, v in logs.items() if k in _SHOWN}, refresh=False)
+            bar.update(1)  # redraws at most every 0.1 s, with the postfix just set
+            stop = False
+            for hook in hooks:
+                stop = bool(_call(hook, "on_epoch_end", net, epoch, dict(logs))) or stop
+            if stop:
+                history.stopped_early = epoch < epochs
+                break
+    finally:
+        bar.close()
+    for hook in hooks:
+        _call(hook, "on_train_end", net, history)
+    return history
+
+
+_SHOWN = ("loss", "val_loss", "accuracy", "val_accuracy")
+
+
+def _call(hook: object, name: str, *args: object) -> object:
+    method = getattr(hook, name, None)
+    return method(*args) if method is not None else None
+
+
+def _train_step(
+    net: Network,
+    Xb: Array,
+    Tb: Array,
+    opt: Optimizer,
+    params: list[Array],
+    backup: list[Array],
+    epoch: int,
+    batch: int,
+) -> tuple[float, Array]:
+    """One forward, backward and update on a batch; returns the batch loss before the update."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        fp = net.forward(Xb)
+        loss = net._loss_of(fp, Tb)
+        if not math.isfinite(loss):
+            _diverged(net, epoch, batch, f"the loss became {loss}", opt)
+        grads = [g for pair in net._gradients_from(fp, net.backward(fp, Tb)) for g in pair]
+        for saved, param in zip(backup, params):
+            np.copyto(saved, param)
+        opt.step(params, grads)
+        # A sum is non-finite whenever any term is, and costs one pass over the weights.
+        if not all(math.isfinite(np.sum(p)) for p in params):
+            for saved, param in zip(backup, params):
+                np.copyto(param, saved)
+            _diverged(net, epoch, batch, "a weight became NaN or infinite", opt)
+    return loss, fp.output
+
+
+def _diverged(net: Network, epoch: int, batch: int, what: str, opt: Optimizer) -> None:
+    raise TrainingDivergedError(
+        f"training diverged at epoch {epoch}, batch {batch}: {what}. The network keeps its "
+        f"weights from before this step. Try a smaller learning rate (lr={opt.lr:g}) or "
+        "scaling the inputs."
+    )

@@ -143,6 +143,9 @@ class Network:
         self.seed = seed
         self.rng = np.random.default_rng(seed)
 
+        # Anything worth keeping with the weights (class names, scaling, training summary);
+        # saved in model files as JSON.
+        self.metadata: dict = {}
         self.layers: list[Layer] = []
         for n_in, n_out, act in zip(sizes[:-1], sizes[1:], [*hidden, output]):
             W, b = self.initializer(n_in, n_out, self.rng, self.dtype)

@@ -3,11 +3,13 @@
 from importlib.metadata import PackageNotFoundError, version
 
 from .activations import ACTIVATIONS, Activation, get_activation
+from .datasets import DataError, load_dataset
 from .gradcheck import gradcheck, numerical_gradients
 from .init import INITIALIZERS, get_initializer
 from .losses import LOSSES, Loss, get_loss
 from .network import ForwardPass, Layer, Network
 from .optimizers import SGD, Adagrad, Adam, AdamW, Optimizer, RMSprop, get_optimizer
+from .persistence import ModelFileError, load, save
 from .schedules import CosineAnnealingLR, ExponentialLR, ReduceLROnPlateau, StepLR
 from .training import Callback, EarlyStopping, History, TrainingDivergedError, fit
 
@@ -26,12 +28,14 @@ __all__ = [
     "AdamW",
     "Callback",
     "CosineAnnealingLR",
+    "DataError",
     "EarlyStopping",
     "ExponentialLR",
     "ForwardPass",
     "History",
     "Layer",
     "Loss",
+    "ModelFileError",
     "Network",
     "Optimizer",
     "RMSprop",
@@ -45,5 +49,8 @@ __all__ = [
     "get_loss",
     "get_optimizer",
     "gradcheck",
+    "load",
+    "load_dataset",
     "numerical_gradients",
+    "save",
 ]

@@ -28,6 +28,8 @@ from .losses import Loss, get_loss, prepare_targets
 from .validation import check_inputs
 
 if TYPE_CHECKING:
+    import os
+
     from .training import History
 
 Array = np.ndarray
@@ -308,6 +310,13 @@ class Network:
         from .training import fit
 
         return fit(self, X, T, **kwargs)
+
+    # ---------------------------------------------------------------- model files
+    def save(self, path: str | os.PathLike, metadata: dict | None = None) -> None:
+        """Write the network to exactly ``path``, atomically (see :func:`deltaprop.save`)."""
+        from .persistence import save
+
+        save(self, path, metadata=metadata)
 
 
 def accuracy_of(outputs: Array, T: Array, loss_name: str) -> float:

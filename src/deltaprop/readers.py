@@ -1,0 +1,369 @@
+"""Readers for data files: CSV, .npy/.npz and IDX (MNIST), hardened against bad input.
+
+They turn bytes into arrays and cells and nothing more; :mod:`deltaprop.datasets` gives
+those a meaning (targets, classes, tasks). Every problem with a file's content raises
+:class:`DataError` naming the file, and the line and column where they apply. Nothing is ever
+unpickled, and every size a file declares (IDX dimensions, .npy shapes, zip members) is
+checked against the file's real size before anything is allocated for it. A file that cannot
+be opened at all raises the usual OSError.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import math
+import os
+import struct
+import tokenize
+import zipfile
+import zlib
+from array import array
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import NamedTuple, TypeVar
+
+import numpy as np
+
+# Deflate expands data at most ~1032-fold, so a compressed size declaring more is a lie.
+MAX_DEFLATE_RATIO = 1100
+
+T = TypeVar("T")
+
+
+class DataError(ValueError):
+    """A data file is not valid; the message names the file, and the line and column where they
+    apply, e.g. ``data.csv, line 7, column 'petal_width': 'abc' is not a number``."""
+
+
+def error(source: object, message: str, line: int | None = None, column: object = None):
+    """A DataError for ``source``, at ``line`` and ``column`` (a name, or a 1-based number)."""
+    where = str(source)
+    if line is not None:
+        where += f", line {line}"
+    if column is not None:
+        where += f", column {column!r}" if isinstance(column, str) else f", column {column}"
+    return DataError(f"{where}: {message}")
+
+
+def guarded(path: object, read: Callable[[], T]) -> T:
+    """Run a reader; any failure other than DataError or OSError still means a bad file."""
+    try:
+        return read()
+    except (DataError, OSError, MemoryError):
+        raise
+    except Exception as exc:
+        # Every expected problem has its own message; this keeps the surprises documented too.
+        raise error(path, f"could not be read ({type(exc).__name__}: {exc})") from exc
+
+
+def sniff(path: Path) -> str:
+    """ "csv", "npy", "npz" or "idx": binary formats by their first bytes, CSV by extension."""
+    if path.suffix.lower() == ".csv":
+        return "csv"
+    with open(path, "rb") as f:
+        head = f.read(8)
+    if head.startswith(b"\x93NUMPY"):
+        return "npy"
+    if head.startswith((b"PK\x03\x04", b"PK\x05\x06")):
+        return "npz"
+    # IDX starts with a zero byte, which no text does; the IDX reader judges the rest.
+    if head.startswith((b"\x1f\x8b", b"\0")):
+        return "idx"
+    hint = " The file is empty." if not head else ""
+    if head[:1] == b"\x80" and head[1:2] in (b"\x02", b"\x03", b"\x04", b"\x05"):
+        hint = " It looks like a Python pickle, which deltaprop never loads."
+    raise error(
+        path,
+        "unrecognised data format; expected a .csv file with a header row, a .npy or .npz "
+        f"NumPy file, or an IDX file (MNIST), gzipped or raw.{hint}",
+    )
+
+
+# ------------------------------------------------------------------------------ CSV
+class CsvColumns(NamedTuple):
+    X: np.ndarray  # (n, len(features)) float64, finite
+    target: list[str] | None  # the target column's cells, stripped; None without a target
+    lines: list[int]  # the line each row starts on
+    features: list[str]
+    target_name: str | None
+
+
+def _records(path: Path) -> Iterator[tuple[int, list[str]]]:
+    """(first line number, fields) for every non-blank record."""
+    last = 0
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as f:
+            reader = csv.reader(f)
+            for fields in reader:
+                start, last = last + 1, reader.line_num
+                if fields and not (len(fields) == 1 and not fields[0].strip()):
+                    yield start, fields
+    except csv.Error as exc:
+        raise error(path, f"not valid CSV: {exc}", line=last + 1) from None
+    except UnicodeDecodeError as exc:
+        raise error(path, f"not UTF-8 text ({exc.reason})", line=last + 1) from None
+
+
+def read_csv(
+    path: Path, choose: Callable[[list[str]], tuple[list[str] | None, str | None]]
+) -> CsvColumns:
+    """Numeric feature columns and the raw target column of a CSV file with a header row.
+
+    ``choose(header)`` returns (feature names, or None for every column but the target;
+    target name or None) once the header is known.
+    """
+    records = _records(path)
+    try:
+        return _read_records(path, records, choose)
+    finally:
+        records.close()
+
+
+def _read_records(path, records, choose) -> CsvColumns:
+    header_line, header = next(records, (None, None))
+    if header is None:
+        raise error(path, "empty file; expected a header row, then one row per example")
+    header = [name.strip() for name in header]
+    first_seen: dict[str, int] = {}
+    for j, name in enumerate(header):
+        if not name:
+            raise error(path, "empty column name in the header row", header_line, j + 1)
+        if name in first_seen:
+            raise error(
+                path,
+                f"duplicate column name {name!r} (also column {first_seen[name] + 1})",
+                header_line,
+                j + 1,
+            )
+        first_seen[name] = j
+    features, target = choose(header)
+    for name in [*(features or []), *([target] if target is not None else [])]:
+        if name not in first_seen:
+            raise error(path, f"no column named {name!r}; the columns are {header}", header_line)
+    names = features if features is not None else [h for h in header if h != target]
+    if not names:
+        raise error(path, f"no feature columns besides the target {target!r}", header_line)
+    cols = [first_seen[name] for name in names]
+    t = first_seen[target] if target is not None else None
+
+    # Numbers go straight into a compact array: a list of Python floats per cell would take
+    # several times the memory of the file itself.
+    values, cells, lines = array("d"), [], []
+    width = len(header)
+    for line, fields in records:
+        if len(fields) != width:
+            if len(fields) < width:
+                raise error(
+                    path,
+                    f"missing: the row has {len(fields)} fields, the header {width}",
+                    line,
+                    header[len(fields)],
+                )
+            raise error(
+                path,
+                f"extra field {fields[width][:40]!r}: the header has {width} columns",
+                line,
+                width + 1,
+            )
+        try:
+            values.extend([float(fields[j]) for j in cols])
+        except ValueError:
+            j = next(j for j in cols if not _parses(fields[j]))
+            raise error(path, _not_a_number(fields[j]), line, header[j]) from None
+        if t is not None:
+            cells.append(fields[t].strip())
+        lines.append(line)
+    if not lines:
+        raise error(path, "no data rows after the header", header_line)
+    X = np.frombuffer(values, dtype=np.float64).reshape(len(lines), len(cols))
+    bad = ~np.isfinite(X)
+    if bad.any():
+        r, c = np.argwhere(bad)[0]
+        raise error(path, f"{X[r, c]} is not a finite number", lines[r], names[c])
+    return CsvColumns(X, cells if t is not None else None, lines, names, target)
+
+
+def _parses(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _not_a_number(cell: str) -> str:
+    if not cell.strip():
+        return "empty cell; expected a number (missing values are not supported)"
+    return f"{cell[:40]!r} is not a number"
+
+
+# ------------------------------------------------------------------------------ NumPy
+REFUSED_KINDS = {
+    "O": "Python objects (deltaprop never unpickles)",
+    "c": "complex numbers",
+    "U": "strings",
+    "S": "bytes",
+    "V": "structured or raw records",
+    "M": "dates",
+    "m": "time deltas",
+}
+
+
+def numeric(path: object, arr: np.ndarray, what: str) -> np.ndarray:
+    """``arr`` as finite float64, without a copy when it already is float64."""
+    if arr.dtype.kind in REFUSED_KINDS:
+        raise error(
+            path,
+            f"{what} holds {REFUSED_KINDS[arr.dtype.kind]} (dtype {arr.dtype}); "
+            "expected real numbers",
+        )
+    X = arr.astype(np.float64, copy=False)
+    bad = ~np.isfinite(X)
+    if bad.any():
+        where = tuple(int(i) for i in np.argwhere(bad)[0])
+        raise error(path, f"{what} contains {X[where]} at index {where}; expected finite numbers")
+    return X
+
+
+def two_d(path: object, arr: np.ndarray, what: str) -> np.ndarray:
+    if arr.ndim != 2 or arr.shape[0] == 0 or arr.shape[1] == 0:
+        raise error(
+            path, f"{what} must be 2-D (n_examples, n_columns). Received: shape {arr.shape}"
+        )
+    return arr
+
+
+def load_npy(path: Path) -> np.ndarray:
+    """A .npy array, memory-mapped read-only: nothing is read or copied until it is used."""
+    try:
+        # numpy checks that the shape the header declares fits in the file before mapping.
+        arr = np.load(path, mmap_mode="r", allow_pickle=False)
+    except (ValueError, EOFError, TypeError, OSError, SyntaxError, tokenize.TokenError) as exc:
+        # The file opened a moment ago (sniff), so an OSError now is about its content;
+        # SyntaxError and TokenError come from numpy's parser of Python 2 era headers.
+        raise error(path, f"not a valid .npy file: {exc}") from None
+    if not isinstance(arr, np.ndarray):  # pragma: no cover - sniff sends zips to load_npz
+        raise error(path, "not a .npy array")
+    return arr
+
+
+def load_npz(path: Path, wanted: list[str], optional: frozenset = frozenset()) -> dict:
+    """The arrays named ``wanted`` of an .npz archive; a missing optional one is left out."""
+    with open(path, "rb") as f:
+        return _load_npz(path, f, wanted, optional)
+
+
+def _load_npz(path: Path, f, wanted: list[str], optional: frozenset) -> dict:
+    try:
+        with zipfile.ZipFile(f) as archive:
+            present = {n[:-4] for n in archive.namelist() if n.endswith(".npy")}
+            for name in wanted:
+                if name not in present and name not in optional:
+                    raise error(path, f"no array named {name!r}; it holds {sorted(present)}")
+            return {n: _npz_member(path, archive, n) for n in wanted if n in present}
+    except DataError:
+        raise
+    except (
+        ValueError,  # a malformed .npy header or member name
+        zipfile.BadZipFile,
+        zlib.error,
+        EOFError,
+        NotImplementedError,
+        RuntimeError,
+        OSError,  # the file is open, so this is a seek to an offset the archive made up
+    ) as exc:
+        raise error(path, f"not a valid .npz archive: {exc}") from None
+
+
+def _npz_member(path: Path, archive: zipfile.ZipFile, name: str) -> np.ndarray:
+    info = archive.getinfo(f"{name}.npy")
+    size = path.stat().st_size
+    limit = info.compress_size * (MAX_DEFLATE_RATIO if info.compress_type else 1)
+    if info.compress_size > size or info.file_size > limit:
+        raise error(
+            path,
+            f"array {name!r} declares {info.file_size} bytes, more than its "
+            f"{info.compress_size} stored bytes can hold",
+        )
+    with archive.open(info) as member:
+        version = np.lib.format.read_magic(member)
+        if version == (1, 0):
+            shape, fortran, dtype = np.lib.format.read_array_header_1_0(member)
+        elif version == (2, 0):
+            shape, fortran, dtype = np.lib.format.read_array_header_2_0(member)
+        else:
+            raise error(path, f"array {name!r} has an unsupported .npy version {version}")
+        if dtype.hasobject:
+            raise error(path, f"array {name!r} holds Python objects; deltaprop never unpickles")
+        nbytes = math.prod(shape) * dtype.itemsize
+        if nbytes > info.file_size:
+            raise error(
+                path,
+                f"array {name!r} declares shape {shape} ({nbytes} bytes) but holds only "
+                f"{info.file_size} bytes",
+            )
+        data = member.read(nbytes)
+    if len(data) != nbytes:
+        raise error(path, f"array {name!r} is truncated: {len(data)} of {nbytes} bytes")
+    return np.frombuffer(data, dtype=dtype).reshape(shape, order="F" if fortran else "C")
+
+
+# ------------------------------------------------------------------------------ IDX
+_IDX_TYPES = {
+    0x08: np.dtype("u1"),
+    0x09: np.dtype("i1"),
+    0x0B: np.dtype(">i2"),
+    0x0C: np.dtype(">i4"),
+    0x0D: np.dtype(">f4"),
+    0x0E: np.dtype(">f8"),
+}
+
+
+def read_idx(path: Path) -> np.ndarray:
+    """An IDX file (the MNIST format), gzipped or raw: the big-endian magic number 0x0000TTDD
+    (TT the element type, DD the number of dimensions), DD big-endian uint32 sizes, the data."""
+    with open(path, "rb") as raw:
+        size = os.fstat(raw.fileno()).st_size
+        gzipped = raw.read(2) == b"\x1f\x8b"
+        raw.seek(0)
+        stream = gzip.GzipFile(fileobj=raw, mode="rb") if gzipped else raw
+        try:
+            magic = stream.read(4)
+            if len(magic) < 4 or magic[:2] != b"\0\0" or magic[2] not in _IDX_TYPES:
+                raise error(
+                    path,
+                    f"not an IDX file: magic number 0x{magic.hex().upper()}; expected "
+                    "0x00000803 (images) or 0x00000801 (labels)",
+                )
+            dtype, ndim = _IDX_TYPES[magic[2]], magic[3]
+            dims_raw = stream.read(4 * ndim)
+            if ndim == 0 or len(dims_raw) < 4 * ndim:
+                raise error(path, f"truncated IDX header: {ndim} dimensions declared")
+            dims = struct.unpack(f">{ndim}I", dims_raw)
+            nbytes = math.prod(dims) * dtype.itemsize
+            header = 4 + 4 * ndim
+            if gzipped and nbytes > size * MAX_DEFLATE_RATIO:
+                raise error(
+                    path,
+                    f"declares dimensions {dims} ({nbytes} bytes), more than a gzip file of "
+                    f"{size} bytes can hold",
+                )
+            if not gzipped and nbytes != size - header:
+                raise error(
+                    path,
+                    f"declares dimensions {dims} ({nbytes} bytes of data) but {size - header} "
+                    "bytes follow the header",
+                )
+            # One byte more than declared reveals trailing data (and, gzipped, checks the CRC).
+            data = stream.read(nbytes + 1)
+        except (OSError, EOFError, zlib.error) as exc:
+            if not gzipped:
+                raise
+            raise error(path, f"not a valid gzip file: {exc}") from None
+    if len(data) != nbytes:
+        found = "more" if len(data) > nbytes else f"only {len(data)}"
+        raise error(
+            path, f"declares dimensions {dims} ({nbytes} bytes of data) but holds {found} bytes"
+        )
+    return np.frombuffer(data, dtype=dtype).reshape(dims)

@@ -4,6 +4,7 @@ from importlib.metadata import PackageNotFoundError, version
 
 from .activations import ACTIVATIONS, Activation, get_activation
 from .datasets import DataError, load_dataset
+from .explain import Trace, explain
 from .gradcheck import gradcheck, numerical_gradients
 from .init import INITIALIZERS, get_initializer
 from .losses import LOSSES, Loss, get_loss
@@ -42,7 +43,9 @@ __all__ = [
     "ReduceLROnPlateau",
     "SGD",
     "StepLR",
+    "Trace",
     "TrainingDivergedError",
+    "explain",
     "fit",
     "get_activation",
     "get_initializer",

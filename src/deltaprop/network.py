@@ -218,6 +218,12 @@ class Network:
             f"dtype={self.dtype.name}, parameters={self.n_parameters})"
         )
 
+    def _repr_html_(self) -> str:
+        """Jupyter's view: a summary of the layers and the network's diagram."""
+        from .plot.diagram import summary_html  # matplotlib only when a notebook asks
+
+        return summary_html(self)
+
     # ---------------------------------------------------------------- checks
     def check_inputs(self, X: object, name: str = "X") -> Array:
         return check_inputs(X, self.n_inputs, self.dtype, name)

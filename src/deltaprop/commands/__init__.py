@@ -1,0 +1,1 @@
+"""One module per ``deltaprop`` subcommand (see :mod:`deltaprop.cli`)."""

@@ -1,0 +1,113 @@
+"""Pieces shared by the subcommands: option parsing, model inputs, label alignment."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import sys
+from collections.abc import Sequence
+
+import numpy as np
+
+from ..cli import UsageError
+
+
+def sizes(text: str) -> list[int]:
+    """argparse type for '64,32': hidden layer widths."""
+    try:
+        values = [int(part) for part in text.replace(" ", "").split(",") if part]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated positive integers such as 64,32; got {text!r}"
+        ) from None
+    if any(v < 1 for v in values):
+        raise argparse.ArgumentTypeError(f"layer widths must be >= 1; got {text!r}")
+    return values
+
+
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer; got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer; got {text!r}")
+    return value
+
+
+def positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number; got {text!r}") from None
+    if not np.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a finite number > 0; got {text!r}")
+    return value
+
+
+def fraction(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number in (0, 1); got {text!r}") from None
+    if not 0 < value < 1:
+        raise argparse.ArgumentTypeError(f"expected a number in (0, 1); got {text!r}")
+    return value
+
+
+def model_inputs(net, X: np.ndarray) -> np.ndarray:
+    """Raw feature rows as the network saw them in training: the saved scaling applied."""
+    scaler_state = net.metadata.get("scaler")
+    if scaler_state is None:
+        return X
+    from ..datasets import Scaler
+
+    return Scaler.from_dict(scaler_state).transform(X)
+
+
+def align_labels(dataset, model_class_names: Sequence[str] | None, option: str) -> np.ndarray:
+    """The dataset's labels renumbered to the model's classes, matched by class name."""
+    if dataset.y is None:
+        raise UsageError(f"{dataset.name} has no target column; {option} needs labelled data")
+    if model_class_names is None or dataset.class_names is None:
+        return dataset.y
+    index = {name: i for i, name in enumerate(model_class_names)}
+    present = set(np.unique(dataset.y).tolist())
+    mapping = np.full(len(dataset.class_names), -1)
+    for label, name in enumerate(dataset.class_names):
+        if name in index:
+            mapping[label] = index[name]
+        elif label in present:
+            from ..datasets import DataError
+
+            raise DataError(
+                f"{dataset.name}: class {name!r} is not one the model knows "
+                f"({', '.join(model_class_names)})"
+            )
+    return mapping[dataset.y]
+
+
+def predicted_labels(outputs: np.ndarray) -> np.ndarray:
+    if outputs.shape[1] == 1:
+        return (outputs[:, 0] > 0.5).astype(np.int64)
+    return outputs.argmax(axis=1)
+
+
+def write_csv(rows: list[list[object]], header: list[str], path: str | None) -> None:
+    """CSV to ``path``, or to stdout for None or '-'."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(header)
+    writer.writerows(rows)
+    if path in (None, "-"):
+        sys.stdout.write(buffer.getvalue())
+    else:
+        with open(path, "w", encoding="utf-8", newline="") as handle:
+            handle.write(buffer.getvalue())
+
+
+def load_model(path: str):
+    from ..persistence import load
+
+    return load(path)

@@ -1,0 +1,76 @@
+"""deltaprop evaluate MODEL DATA: loss and accuracy (or R²) of a saved model on labelled data."""
+
+from __future__ import annotations
+
+import argparse
+
+import numpy as np
+
+from . import _common
+
+HELP = "measure a saved model on labelled data (accuracy, loss, confusion matrix)"
+EXAMPLES = """examples:
+  deltaprop evaluate runs/20261129-101500/model.safetensors digits
+  deltaprop evaluate model.safetensors test.csv --target species
+  deltaprop evaluate model.safetensors t10k-images-idx3-ubyte.gz --labels t10k-labels-idx1-ubyte.gz
+"""
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("model", help="a model file written by 'deltaprop train' or net.save()")
+    p.add_argument("data", help="a built-in data set name or a .csv/.npy/.npz/IDX file")
+    p.add_argument("--target", help="CSV target column (default: the model's, else the last)")
+    p.add_argument("--labels", help="IDX labels file, for an IDX images data file")
+    p.add_argument("--seed", type=int, default=0, help="seed for generated built-in data sets")
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..datasets import load_dataset, one_hot
+
+    net = _common.load_model(args.model)
+    meta = net.metadata
+    task = meta.get("task") or (
+        "regression"
+        if net.loss_function.name == "mse" and net.layers[-1].activation.name == "identity"
+        else "classification"
+    )
+    dataset = load_dataset(
+        args.data,
+        target=args.target or meta.get("target"),
+        task=task,
+        labels=args.labels,
+        seed=args.seed,
+    )
+    X = _common.model_inputs(net, net.check_inputs(dataset.X, name=f"{dataset.name} features"))
+    outputs = net.predict(X)
+    print(f"model: {args.model} ({net})")
+    print(f"data: {dataset.name}, {len(dataset)} examples")
+    if task == "classification":
+        y = _common.align_labels(dataset, meta.get("class_names"), "evaluate")
+        T = y if net.loss_function.name == "cross_entropy" else one_hot(y, net.n_outputs, net.dtype)
+        predicted = _common.predicted_labels(outputs)
+        accuracy = float(np.mean(predicted == y))
+        print(f"accuracy: {accuracy:.4f}")
+        print(f"loss: {net.loss(X, T):.4f}")
+        names = meta.get("class_names") or [str(i) for i in range(max(net.n_outputs, 2))]
+        _print_confusion(y, predicted, names)
+    else:
+        outputs_true = dataset.y
+        residual = np.sum((outputs_true - outputs) ** 2)
+        total = np.sum((outputs_true - outputs_true.mean(axis=0)) ** 2)
+        print(f"R^2: {1 - residual / total if total > 0 else float('nan'):.4f}")
+        print(f"loss: {net.loss(X, outputs_true):.4f}")
+    return 0
+
+
+def _print_confusion(y: np.ndarray, predicted: np.ndarray, names: list[str]) -> None:
+    from ..plot.figures import confusion_counts
+
+    if len(names) > 20:
+        return
+    counts = confusion_counts(y, predicted, len(names))
+    width = max(5, *(len(n) for n in names), len(str(counts.max())) + 1)
+    print("confusion matrix (rows: true, columns: predicted)")
+    print(" " * width + "".join(f"{n:>{width}}" for n in names))
+    for name, row in zip(names, counts):
+        print(f"{name:>{width}}" + "".join(f"{c:>{width}}" for c in row))

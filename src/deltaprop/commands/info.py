@@ -1,0 +1,54 @@
+"""deltaprop info MODEL: architecture, parameter count and training metadata."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from . import _common
+
+HELP = "show a model file's architecture, parameter count and training metadata"
+EXAMPLES = """examples:
+  deltaprop info runs/20261129-101500/model.safetensors
+  deltaprop info model.safetensors --json
+"""
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("model", help="a model file")
+    p.add_argument("--json", action="store_true", help="print everything as JSON")
+
+
+def run(args: argparse.Namespace) -> int:
+    net = _common.load_model(args.model)
+    if args.json:
+        print(
+            json.dumps(
+                {"config": net.config(), "parameters": net.n_parameters, "metadata": net.metadata},
+                indent=2,
+            )
+        )
+        return 0
+    print(f"model: {args.model}")
+    print(f"sizes: {' -> '.join(str(n) for n in net.sizes)}")
+    for i, layer in enumerate(net.layers):
+        print(
+            f"  layer {i}: {layer.n_in} -> {layer.n_out}, {layer.activation.name}, "
+            f"W {layer.W.shape[0]}x{layer.W.shape[1]} + b {layer.b.shape[0]}"
+        )
+    print(f"loss: {net.loss_function.name}")
+    print(f"dtype: {net.dtype.name}")
+    print(f"parameters: {net.n_parameters:,}")
+    meta = net.metadata
+    for key in ("task", "dataset", "class_names", "created"):
+        if meta.get(key) is not None:
+            value = meta[key]
+            print(
+                f"{key.replace('_', ' ')}: {', '.join(value) if isinstance(value, list) else value}"
+            )
+    if meta.get("scaler"):
+        print(f"input scaling: {meta['scaler'].get('kind', '?')}")
+    for key, value in (meta.get("training") or {}).items():
+        shown = json.dumps(value) if isinstance(value, (dict, list)) else value
+        print(f"training {key.replace('_', ' ')}: {shown}")
+    return 0

@@ -1,0 +1,18 @@
+"""scikit-learn estimators backed by deltaprop networks.
+
+``MLPClassifier`` and ``MLPRegressor`` take scikit-learn's parameters, expose its fitted
+attributes and follow its training rules; they pass scikit-learn's estimator checks and work
+in Pipeline, GridSearchCV and cross_val_score. Differences from scikit-learn are listed in the
+classes' docstrings and in the README section "scikit-learn estimators".
+
+Modules: ``_base`` (parameters, the training call, weights in scikit-learn's layout),
+``_classifier`` and ``_regressor`` (targets, outputs, predictions), ``_engine`` (scikit-learn's L2
+penalty on top of deltaprop's optimizers), ``_monitor`` (the end-of-epoch
+rules: loss curve, tol, learning-rate schedules, early stopping).
+"""
+
+from ._classifier import MLPClassifier
+from ._engine import PenalizedOptimizer
+from ._regressor import MLPRegressor
+
+__all__ = ["MLPClassifier", "MLPRegressor", "PenalizedOptimizer"]

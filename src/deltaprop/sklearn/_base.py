@@ -1,0 +1,369 @@
+"""What MLPClassifier and MLPRegressor share: parameters, the training loop, the weights.
+
+Training is ``Network.fit`` over the whole of ``max_iter`` epochs (one epoch for
+``partial_fit``), with :class:`~._engine.PenalizedOptimizer` adding scikit-learn's L2 term and
+:class:`~._monitor.EpochMonitor` applying scikit-learn's end-of-epoch rules.
+"""
+
+from __future__ import annotations
+
+import warnings
+from abc import ABC, abstractmethod
+from numbers import Integral, Real
+
+import numpy as np
+from sklearn.base import BaseEstimator
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.model_selection import train_test_split
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval, Options, StrOptions
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from ..network import Network
+from ..training import TrainingDivergedError
+from ._engine import SOLVERS, make_optimizer
+from ._monitor import EpochMonitor
+
+# scikit-learn's activation names -> deltaprop's.
+HIDDEN_ACTIVATIONS = {"identity": "identity", "logistic": "sigmoid", "tanh": "tanh", "relu": "relu"}
+# deltaprop's output activation -> scikit-learn's name for out_activation_.
+_SKLEARN_OUTPUT_NAMES = {"softmax": "softmax", "sigmoid": "logistic", "identity": "identity"}
+
+
+class BaseMLP(BaseEstimator, ABC):
+    """Base class of the estimators; use MLPClassifier or MLPRegressor."""
+
+    _parameter_constraints: dict = {
+        "hidden_layer_sizes": ["array-like", Interval(Integral, 1, None, closed="left")],
+        "activation": [StrOptions(set(HIDDEN_ACTIVATIONS))],
+        "solver": [StrOptions(set(SOLVERS))],
+        "alpha": [Interval(Real, 0, None, closed="left")],
+        "batch_size": [StrOptions({"auto"}), Interval(Integral, 1, None, closed="left")],
+        "learning_rate": [StrOptions({"constant", "invscaling", "adaptive"})],
+        "learning_rate_init": [Interval(Real, 0, None, closed="neither")],
+        "power_t": [Interval(Real, 0, None, closed="left")],
+        "max_iter": [Interval(Integral, 1, None, closed="left")],
+        "shuffle": ["boolean"],
+        "random_state": ["random_state"],
+        "tol": [Interval(Real, 0, None, closed="left")],
+        "verbose": ["verbose"],
+        "warm_start": ["boolean"],
+        "momentum": [Interval(Real, 0, 1, closed="both")],
+        "nesterovs_momentum": ["boolean"],
+        "early_stopping": ["boolean"],
+        "validation_fraction": [Interval(Real, 0, 1, closed="left")],
+        "beta_1": [Interval(Real, 0, 1, closed="left")],
+        "beta_2": [Interval(Real, 0, 1, closed="left")],
+        "epsilon": [Interval(Real, 0, None, closed="neither")],
+        "n_iter_no_change": [
+            Interval(Integral, 1, None, closed="left"),
+            Options(Real, {np.inf}),
+        ],
+    }
+
+    @abstractmethod
+    def __init__(
+        self,
+        hidden_layer_sizes: tuple[int, ...] | int,
+        activation: str,
+        solver: str,
+        alpha: float,
+        batch_size: int | str,
+        learning_rate: str,
+        learning_rate_init: float,
+        power_t: float,
+        max_iter: int,
+        shuffle: bool,
+        random_state: int | np.random.RandomState | None,
+        tol: float,
+        verbose: bool | int,
+        warm_start: bool,
+        momentum: float,
+        nesterovs_momentum: bool,
+        early_stopping: bool,
+        validation_fraction: float,
+        beta_1: float,
+        beta_2: float,
+        epsilon: float,
+        n_iter_no_change: int | float,
+    ) -> None:
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.activation = activation
+        self.solver = solver
+        self.alpha = alpha
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.learning_rate_init = learning_rate_init
+        self.power_t = power_t
+        self.max_iter = max_iter
+        self.shuffle = shuffle
+        self.random_state = random_state
+        self.tol = tol
+        self.verbose = verbose
+        self.warm_start = warm_start
+        self.momentum = momentum
+        self.nesterovs_momentum = nesterovs_momentum
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.beta_1 = beta_1
+        self.beta_2 = beta_2
+        self.epsilon = epsilon
+        self.n_iter_no_change = n_iter_no_change
+
+    # ------------------------------------------------------------ what subclasses define
+    @abstractmethod
+    def _validate_input(
+        self, X: object, y: object, incremental: bool, reset: bool
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """(X, y) checked by scikit-learn's rules; X is float64 or float32."""
+
+    @abstractmethod
+    def _encode_targets(self, y: np.ndarray) -> np.ndarray:
+        """The network's targets for y, shape (n_samples, n_outputs)."""
+
+    @abstractmethod
+    def _output_layer(self) -> tuple[str, str]:
+        """(deltaprop output activation, deltaprop loss) for the targets seen."""
+
+    @abstractmethod
+    def _validation_score(self, X_val: np.ndarray, y_val: np.ndarray) -> float:
+        """The early-stopping score (accuracy or R²) of the network as it is now."""
+
+    def _loss_divisor(self) -> int:
+        """What deltaprop's loss is divided by to give scikit-learn's."""
+        return 1
+
+    def _stratify(self, y: np.ndarray) -> np.ndarray | None:
+        """Labels to stratify the early-stopping split by, or None."""
+        return None
+
+    # ------------------------------------------------------------ weights, sklearn's layout
+    def _fitted_network(self) -> Network:
+        net = self.__dict__.get("network_")
+        if net is None:
+            raise AttributeError(f"This {type(self).__name__} is not fitted yet; call fit first.")
+        return net
+
+    @property
+    def coefs_(self) -> list[np.ndarray]:
+        """Weight matrices in scikit-learn's layout, (n_in, n_out): transposed *views* of
+        ``network_.layers[i].W`` (deltaprop's (n_out, n_in)), so writing into them changes
+        the network."""
+        return [layer.W.T for layer in self._fitted_network().layers]
+
+    @coefs_.setter
+    def coefs_(self, values: list[np.ndarray]) -> None:
+        self._assign("coefs_", values, [layer.W.T for layer in self._fitted_network().layers])
+
+    @property
+    def intercepts_(self) -> list[np.ndarray]:
+        """Bias vectors, ``network_.layers[i].b`` itself."""
+        return [layer.b for layer in self._fitted_network().layers]
+
+    @intercepts_.setter
+    def intercepts_(self, values: list[np.ndarray]) -> None:
+        self._assign("intercepts_", values, self.intercepts_)
+
+    @staticmethod
+    def _assign(name: str, values: list[np.ndarray], targets: list[np.ndarray]) -> None:
+        arrays = [np.asarray(v) for v in values]
+        shapes = [t.shape for t in targets]
+        if [a.shape for a in arrays] != shapes:
+            raise ValueError(
+                f"{name} must be {len(shapes)} arrays of shapes {shapes}. "
+                f"Received: shapes {[a.shape for a in arrays]}"
+            )
+        for target, value in zip(targets, arrays):
+            target[...] = value
+
+    # ------------------------------------------------------------ training
+    def _hidden_sizes(self) -> list[int]:
+        sizes = self.hidden_layer_sizes
+        sizes = list(sizes) if hasattr(sizes, "__iter__") else [sizes]
+        if not all(isinstance(s, Integral) and not isinstance(s, bool) and s > 0 for s in sizes):
+            raise ValueError(
+                "hidden_layer_sizes must be positive integers. "
+                f"Received: hidden_layer_sizes={self.hidden_layer_sizes!r}"
+            )
+        return [int(s) for s in sizes]
+
+    def _start_partial_fit(self) -> None:
+        # Checked before partial_fit changes anything (scikit-learn checks it midway).
+        if self.early_stopping:
+            raise ValueError(
+                "partial_fit does not support early_stopping=True. "
+                f"Received: early_stopping={self.early_stopping!r}"
+            )
+
+    def _fit(self, X: object, y: object, incremental: bool) -> BaseMLP:
+        hidden = self._hidden_sizes()
+        first_pass = not hasattr(self, "network_") or (not self.warm_start and not incremental)
+        X, y = self._validate_input(X, y, incremental, reset=first_pass)
+        T = self._encode_targets(y)
+        rs = check_random_state(self.random_state)
+        if first_pass:
+            # An int random_state is the network's seed itself; otherwise draw one, so that
+            # None stays random and a RandomState instance stays reproducible.
+            if isinstance(self.random_state, Integral):
+                seed = int(self.random_state)
+            else:
+                seed = int(rs.randint(np.iinfo(np.int32).max))
+            dtype = X.dtype
+        else:
+            self._check_continuation(hidden, T.shape[1])
+            dtype = self.network_.dtype
+        X = np.asarray(X, dtype=dtype)
+        T = np.asarray(T, dtype=dtype)
+
+        X_val = y_val = None
+        if self.early_stopping:
+            X, T, X_val, y_val = self._split(X, T, y, rs)
+        if first_pass:
+            self._initialize(X.shape[1], hidden, T.shape[1], dtype, seed)
+        self._prepare_monitoring()
+        if not incremental or not hasattr(self, "_optimizer"):
+            self._optimizer = make_optimizer(
+                self.solver,
+                learning_rate_init=self.learning_rate_init,
+                alpha=self.alpha,
+                momentum=self.momentum,
+                nesterovs_momentum=self.nesterovs_momentum,
+                beta_1=self.beta_1,
+                beta_2=self.beta_2,
+                epsilon=self.epsilon,
+            )
+
+        n_train = X.shape[0]
+        batch_size = self._batch_size(n_train)
+        self.n_iter_ = 0
+        optimizer = self._optimizer.begin(n_train, batch_size)
+        monitor = EpochMonitor(self, n_train, X_val, y_val, incremental)
+        try:
+            self.network_.fit(
+                X,
+                T,
+                optimizer=optimizer,
+                epochs=1 if incremental else self.max_iter,
+                batch_size=batch_size,
+                shuffle=self.shuffle,
+                callbacks=[monitor],
+                accuracy=False,
+            )
+        except TrainingDivergedError as exc:
+            raise ValueError(
+                "Solver produced non-finite parameter weights. The input data may contain "
+                f"large values and need to be preprocessed. ({exc})"
+            ) from exc
+        except KeyboardInterrupt:
+            warnings.warn("Training interrupted by user.", stacklevel=4)
+        if monitor.reached_max_iter:
+            # stacklevel 4: _fit, fit, scikit-learn's _fit_context wrapper, the caller.
+            warnings.warn(
+                f"Stochastic Optimizer: Maximum iterations ({self.max_iter}) reached and the "
+                "optimization hasn't converged yet.",
+                ConvergenceWarning,
+                stacklevel=4,
+            )
+        if self.early_stopping:
+            for param, best in zip(self.network_.parameters(), self._best_params):
+                np.copyto(param, best)
+        return self
+
+    def _initialize(
+        self, n_features: int, hidden: list[int], n_outputs: int, dtype: np.dtype, seed: int
+    ) -> None:
+        output_activation, loss = self._output_layer()
+        self.network_ = Network(
+            [n_features, *hidden, n_outputs],
+            activation=HIDDEN_ACTIVATIONS[self.activation],
+            output_activation=output_activation,
+            loss=loss,
+            # deltaprop's default, U(±√(6 / (fan_in + fan_out))), is scikit-learn's weight
+            # distribution except for the logistic activation (where it uses 2, not 6); the
+            # biases start at 0 rather than from the same distribution. A standard initialiser
+            # keeps network_ savable and loadable with deltaprop's model files.
+            init="xavier",
+            seed=seed,
+            dtype=dtype,
+        )
+        self.n_layers_ = len(hidden) + 2
+        self.n_outputs_ = n_outputs
+        self.out_activation_ = _SKLEARN_OUTPUT_NAMES[output_activation]
+        self.n_iter_ = 0
+        self.t_ = 0
+        self.loss_curve_: list[float] = []
+        self._no_improvement_count = 0
+        self._best_params = [p.copy() for p in self.network_.parameters()]
+        self.validation_scores_: list[float] | None = None
+        self.best_validation_score_: float | None = None
+        self.best_loss_: float | None = None
+
+    def _prepare_monitoring(self) -> None:
+        # As scikit-learn: best_loss_ is None under early stopping, validation_scores_ None
+        # without it. Set here rather than only at initialisation so that a warm start may
+        # switch early stopping on or off.
+        if self.early_stopping:
+            if self.validation_scores_ is None:
+                self.validation_scores_ = []
+                self.best_validation_score_ = -np.inf
+            self.best_loss_ = None
+        else:
+            if self.best_loss_ is None:
+                self.best_loss_ = np.inf
+            self.validation_scores_ = None
+            self.best_validation_score_ = None
+
+    def _check_continuation(self, hidden: list[int], n_outputs: int) -> None:
+        net = self.network_
+        sizes = [net.n_inputs, *hidden, n_outputs]
+        activation = HIDDEN_ACTIVATIONS[self.activation]
+        if net.sizes != sizes or (hidden and net.layers[0].activation.name != activation):
+            raise ValueError(
+                "warm_start and partial_fit continue training the fitted network, of layer "
+                f"sizes {net.sizes} and hidden activation {net.layers[0].activation.name!r}; "
+                f"hidden_layer_sizes={self.hidden_layer_sizes!r}, "
+                f"activation={self.activation!r} and these targets ask for layer sizes "
+                f"{sizes}. Set warm_start=False to fit a new network."
+            )
+
+    def _split(
+        self, X: np.ndarray, T: np.ndarray, y: np.ndarray, rs: np.random.RandomState
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        X_train, X_val, T_train, _, _, y_val = train_test_split(
+            X,
+            T,
+            y,
+            random_state=rs,
+            test_size=self.validation_fraction,
+            stratify=self._stratify(y),
+        )
+        if X_val.shape[0] < 2:
+            raise ValueError(
+                "The validation set is too small. Increase 'validation_fraction' or the size "
+                f"of your dataset. Received: validation_fraction={self.validation_fraction!r} "
+                f"of {X.shape[0]} samples leaves {X_val.shape[0]} for validation"
+            )
+        return X_train, T_train, X_val, y_val
+
+    def _batch_size(self, n_samples: int) -> int:
+        if self.batch_size == "auto":
+            return min(200, n_samples)
+        if self.batch_size > n_samples:
+            warnings.warn(
+                "Got `batch_size` less than 1 or larger than sample size. It is going to be "
+                f"clipped. Received: batch_size={self.batch_size!r} for {n_samples} samples",
+                stacklevel=3,
+            )
+        return min(int(self.batch_size), n_samples)
+
+    # ------------------------------------------------------------ prediction
+    def _forward(self, X: object) -> np.ndarray:
+        """The network's outputs for X, after scikit-learn's checks."""
+        check_is_fitted(self)
+        X = validate_data(self, X, reset=False)
+        net = self.network_
+        return net.forward(np.asarray(X, dtype=net.dtype)).output
+
+    @staticmethod
+    def _finite(outputs: np.ndarray) -> bool:
+        return bool(np.isfinite(outputs).all())

@@ -2,19 +2,32 @@
 
 With ``batch_size=1`` and ``SGD(lr=η)`` this is the seed's loop: for each training example,
 forward it, compute the deltas and update every weight, w_ji ← w_ji + η δ_j z_i.
+
+``_train_step`` below is that loop written with the readable reference (Network.forward,
+backward, Optimizer.step): ``fit(engine="reference")``. By default an epoch runs on a fast
+engine instead (fastpath.py: the online Numba kernel; minibatch.py: preallocated buffers and
+fused updates), which computes the same numbers; everything around the epoch — shuffling,
+validation, schedules, callbacks, history, the divergence guard — is shared.
 """
 
 from __future__ import annotations
 
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from numbers import Real
 
 import numpy as np
 from tqdm.auto import tqdm
 
+from .fastpath import (
+    LOSS_NOT_FINITE,
+    WEIGHT_NOT_FINITE,
+    EpochResult,
+    choose_engine,
+    network_problem,
+)
 from .network import Network, accuracy_of
 from .optimizers import SGD, Optimizer, get_optimizer
 from .validation import check_fraction, check_positive_int
@@ -181,6 +194,7 @@ def fit(
     callbacks: Sequence[Callback] = (),
     accuracy: bool | str = "auto",
     verbose: bool = False,
+    engine: str = "auto",
 ) -> History:
     """Train ``net`` on inputs X (n, n_in) and targets T by backpropagation.
 
@@ -196,6 +210,10 @@ def fit(
     accuracy: measure classification accuracy; "auto" does for cross-entropies and for
         squared error on 0/1 targets.
     verbose: show a progress bar with the loss and accuracy.
+    engine: "auto" (default) trains on the fastest engine that can run this configuration;
+        "reference" on the readable NumPy path (Network.forward/backward, Optimizer.step);
+        "online" or "batch" demand that fast engine and raise ValueError if it cannot run.
+        All give the same weights to rounding; see :mod:`deltaprop.fastpath`.
 
     Every argument is checked before any weight changes. If a step makes the loss or a
     weight non-finite, :class:`TrainingDivergedError` names the epoch and batch and the network
@@ -222,6 +240,7 @@ def fit(
     if validation_data is not None and validation_split:
         raise ValueError("give validation_data or validation_split, not both")
     X_val = T_val = None
+    n_val = 0
     if validation_data is not None:
         if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
             raise ValueError("validation_data must be a pair (X_val, T_val)")
@@ -235,6 +254,10 @@ def fit(
                 f"validation_split={validation_split} of {X.shape[0]} examples leaves "
                 f"{n_val} for validation and {X.shape[0] - n_val} for training; both need >= 1"
             )
+    n = X.shape[0] - n_val
+    size = n if batch_size is None else min(batch_size, n)
+    chosen = choose_engine(net, opt, size, hooks, engine)
+    if n_val:
         order = net.rng.permutation(X.shape[0])
         X_val, T_val = X[order[:n_val]], T[order[:n_val]]
         X, T = X[order[n_val:]], T[order[n_val:]]
@@ -242,10 +265,13 @@ def fit(
     if stopper is not None:
         hooks.append(stopper)
 
-    n = X.shape[0]
-    size = n if batch_size is None else min(batch_size, n)
-    params = net.parameters()
-    backup = [np.empty_like(p) for p in params]
+    run_epoch = _engine(chosen, net, X, T, opt, size, measure_accuracy)
+    watchers = [hook for hook in hooks if hasattr(hook, "on_batch_end")]
+
+    def on_batch(batch: int, loss: float) -> None:
+        for hook in watchers:
+            hook.on_batch_end(net, epoch, batch, loss)
+
     history = History()
     for hook in hooks:
         _call(hook, "on_train_begin", net, history)
@@ -255,18 +281,14 @@ def fit(
         for epoch in range(1, epochs + 1):
             started = time.perf_counter()
             lr_used = opt.lr
-            loss_sum, correct = 0.0, 0.0
+            if chosen != "reference" and network_problem(net) is not None:
+                # A callback swapped in parameters the fast engines cannot update in place.
+                chosen = "reference"
+                run_epoch = _engine(chosen, net, X, T, opt, size, measure_accuracy)
             order = net.rng.permutation(n) if shuffle else None
-            for batch, start in enumerate(range(0, n, size)):
-                rows = slice(start, start + size) if order is None else order[start : start + size]
-                Xb, Tb = X[rows], T[rows]
-                m = Xb.shape[0]
-                batch_loss, outputs = _train_step(net, Xb, Tb, opt, params, backup, epoch, batch)
-                loss_sum += batch_loss * m
-                if measure_accuracy:
-                    correct += accuracy_of(outputs, Tb, net.loss_function.name) * m
-                for hook in hooks:
-                    _call(hook, "on_batch_end", net, epoch, batch, batch_loss)
+            loss_sum, correct, failed, what = run_epoch(order, on_batch if watchers else None)
+            if failed is not None:
+                _diverged(net, epoch, failed, what, opt)
 
             logs: dict = {"epoch": epoch, "loss": loss_sum / n, "lr": lr_used}
             if measure_accuracy:
@@ -303,22 +325,51 @@ def _call(hook: object, name: str, *args: object) -> object:
     return method(*args) if method is not None else None
 
 
+def _engine(
+    name: str, net: Network, X: Array, T: Array, opt: Optimizer, size: int, measure: bool
+) -> Callable[..., EpochResult]:
+    """The chosen engine's ``run_epoch(order, on_batch) -> EpochResult``."""
+    if name == "online":
+        from .fastpath import OnlineEngine
+
+        return OnlineEngine(net, X, T, opt, measure).run_epoch
+    if name == "batch":
+        from .minibatch import BatchEngine
+
+        return BatchEngine(net, X, T, opt, size, measure).run_epoch
+    backup = [np.empty_like(p) for p in net.parameters()]
+
+    def reference_epoch(order: Array | None, on_batch: Callable | None) -> EpochResult:
+        """The readable loop: Network.forward/backward and Optimizer.step, batch by batch."""
+        n, params = X.shape[0], net.parameters()  # the arrays the layers hold now
+        loss_sum, correct = 0.0, 0.0
+        for batch, start in enumerate(range(0, n, size)):
+            rows = slice(start, start + size) if order is None else order[start : start + size]
+            Xb, Tb = X[rows], T[rows]
+            m = Xb.shape[0]
+            batch_loss, outputs, what = _train_step(net, Xb, Tb, opt, params, backup)
+            if what:
+                return EpochResult(loss_sum, correct, batch, what)
+            loss_sum += batch_loss * m
+            if measure:
+                correct += accuracy_of(outputs, Tb, net.loss_function.name) * m
+            if on_batch is not None:
+                on_batch(batch, batch_loss)
+        return EpochResult(loss_sum, correct)
+
+    return reference_epoch
+
+
 def _train_step(
-    net: Network,
-    Xb: Array,
-    Tb: Array,
-    opt: Optimizer,
-    params: list[Array],
-    backup: list[Array],
-    epoch: int,
-    batch: int,
-) -> tuple[float, Array]:
-    """One forward, backward and update on a batch; returns the batch loss before the update."""
+    net: Network, Xb: Array, Tb: Array, opt: Optimizer, params: list[Array], backup: list[Array]
+) -> tuple[float, Array, str]:
+    """One forward, backward and update on a batch; returns the batch loss before the update,
+    the outputs, and "" or what went wrong (the weights are then those from before the step)."""
     with np.errstate(over="ignore", invalid="ignore"):
         fp = net.forward(Xb)
         loss = net._loss_of(fp, Tb)
         if not math.isfinite(loss):
-            _diverged(net, epoch, batch, f"the loss became {loss}", opt)
+            return loss, fp.output, LOSS_NOT_FINITE.format(loss)
         grads = [g for pair in net._gradients_from(fp, net.backward(fp, Tb)) for g in pair]
         for saved, param in zip(backup, params):
             np.copyto(saved, param)
@@ -327,8 +378,8 @@ def _train_step(
         if not all(math.isfinite(np.sum(p)) for p in params):
             for saved, param in zip(backup, params):
                 np.copyto(param, saved)
-            _diverged(net, epoch, batch, "a weight became NaN or infinite", opt)
-    return loss, fp.output
+            return loss, fp.output, WEIGHT_NOT_FINITE
+    return loss, fp.output, ""
 
 
 def _diverged(net: Network, epoch: int, batch: int, what: str, opt: Optimizer) -> None:

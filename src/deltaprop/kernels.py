@@ -1,0 +1,336 @@
+"""Numba kernels behind the fast training engines (see :mod:`deltaprop.fastpath`).
+
+This module imports Numba at its top, so nothing imports it until a fast engine first needs
+it: ``import deltaprop`` stays as cheap as NumPy alone.
+
+Every kernel computes the same formulas as the readable reference (network.py, losses.py,
+activations.py, optimizers.py) in the same order of operations, so float64 results agree with
+it to rounding; the only reordering is inside the forward dot products, which BLAS reorders
+too. Arithmetic stays in the arrays' dtype: Numba would promote a float32 value mixed with a
+float64 literal to float64, so constants come in the array ``c`` (see ``constants``), already
+in the network's dtype, the way NumPy casts a Python float to float32 under NEP 50.
+
+Compilation is cached on disk (``cache=True``); where no cache directory is writable Numba
+refuses at decoration time, and the kernels are then compiled in memory instead.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numba
+import numpy as np
+
+from .activations import ELU_ALPHA, LEAKY_RELU_SLOPE
+
+
+def _jit(fastmath: bool | set[str] = False, inline: str = "never"):
+    """``numba.njit(cache=True)``, or uncached when there is nowhere to write the cache.
+
+    error_model="numpy": x / 0 gives inf or NaN as in NumPy (and the reference) instead of
+    raising ZeroDivisionError, and without that check on every division loops vectorise.
+    """
+    options = {"fastmath": fastmath, "error_model": "numpy", "inline": inline}
+
+    def decorate(fn):
+        try:
+            return numba.njit(cache=True, **options)(fn)
+        except RuntimeError:  # "cannot cache function ...: no locator available"
+            return numba.njit(cache=False, **options)(fn)
+
+    return decorate
+
+
+# Codes shared with fastpath.py; the order is part of the compiled kernels' contract.
+ACTIVATIONS = ("sigmoid", "tanh", "relu", "leaky_relu", "elu", "softplus", "identity", "softmax")
+SIGMOID, TANH, RELU, LEAKY_RELU, ELU, SOFTPLUS, IDENTITY, SOFTMAX = range(8)
+LOSSES = ("mse", "cross_entropy", "binary_cross_entropy")
+MSE, CROSS_ENTROPY, BINARY_CROSS_ENTROPY = range(3)
+# How accuracy is counted: not at all, every output on the right side of 0.5, or argmax.
+NO_ACCURACY, THRESHOLD, ARGMAX = range(3)
+# Indices into the constants array c.
+ZERO, ONE, HALF, SLOPE, ALPHA = range(5)
+
+
+def constants(dtype: np.dtype) -> np.ndarray:
+    """The kernels' constants, in the network's dtype (see the module docstring)."""
+    return np.array([0.0, 1.0, 0.5, LEAKY_RELU_SLOPE, ELU_ALPHA], dtype=dtype)
+
+
+# ------------------------------------------------------------------ element-wise pieces
+@_jit()
+def activate(code, a, c):
+    """h(a) for one unit (element-wise activations; NaN propagates as in np.maximum)."""
+    zero, one = c[ZERO], c[ONE]
+    if code == SIGMOID:
+        e = math.exp(-abs(a))
+        return one / (one + e) if a >= zero else e / (one + e)
+    if code == TANH:
+        return math.tanh(a)
+    if code == RELU:
+        return a if (a >= zero or a != a) else zero
+    if code == LEAKY_RELU:
+        return a if a > zero else c[SLOPE] * a
+    if code == ELU:
+        return a if a > zero else c[ALPHA] * math.expm1(a)
+    if code == SOFTPLUS:
+        return (a if (a >= zero or a != a) else zero) + math.log1p(math.exp(-abs(a)))
+    return a
+
+
+@_jit()
+def derivative(code, z, c):
+    """h'(a) written through the output z = h(a), as activations.py writes it."""
+    zero, one = c[ZERO], c[ONE]
+    if code == SIGMOID:
+        return z * (one - z)
+    if code == TANH:
+        return one - z * z
+    if code == RELU:
+        return one if z > zero else zero
+    if code == LEAKY_RELU:
+        return one if z > zero else c[SLOPE]
+    if code == ELU:
+        return one if z > zero else z + c[ALPHA]
+    if code == SOFTPLUS:
+        return -math.expm1(-z)
+    return one
+
+
+# ------------------------------------------------------------------ one example's output layer
+@_jit()
+def output_row(loss, act, a, o, t, delta, c):
+    """Output activation o = h(a), the loss E (returned) and δ = -∂E/∂a for one example.
+
+    a, o, t, delta are 1-D views of one row; the formulas are losses.py's: the
+    cross-entropies are taken from the net inputs a (log-softmax, softplus).
+    """
+    n = a.shape[0]
+    zero = c[ZERO]
+    top, total = a[0], zero
+    if act == SOFTMAX:
+        for k in range(1, n):
+            top = max(top, a[k])
+        for k in range(n):
+            o[k] = math.exp(a[k] - top)
+            total += o[k]
+        for k in range(n):
+            o[k] = o[k] / total
+    else:
+        for k in range(n):
+            o[k] = activate(act, a[k], c)
+    value = zero
+    if loss == MSE:
+        for k in range(n):
+            d = t[k] - o[k]
+            value += d * d
+        value = c[HALF] * value
+        if act == SOFTMAX:  # δ = softmax's Jacobian applied to t - o
+            s = zero
+            for k in range(n):
+                s += o[k] * (t[k] - o[k])
+            for k in range(n):
+                delta[k] = o[k] * ((t[k] - o[k]) - s)
+        else:
+            for k in range(n):
+                delta[k] = derivative(act, o[k], c) * (t[k] - o[k])
+        return value
+    if loss == CROSS_ENTROPY:
+        # Its outputs are softmax's (losses.py checks), whose maximum and Σ exp(a - max)
+        # are the ones log-softmax needs: lse = log Σ exp(a - max).
+        lse = math.log(total)
+        for k in range(n):
+            value += t[k] * ((a[k] - top) - lse)
+        value = -value
+    else:  # binary cross-entropy: softplus(a) - t a
+        for k in range(n):
+            value += activate(SOFTPLUS, a[k], c) - t[k] * a[k]
+    for k in range(n):
+        delta[k] = t[k] - o[k]
+    return value
+
+
+@_jit()
+def is_correct(mode, o, t, c):
+    """1 if the example counts as classified right (network.accuracy_of for one row), else 0."""
+    if mode == THRESHOLD:
+        for k in range(o.shape[0]):
+            if (o[k] > c[HALF]) != (t[k] > c[HALF]):
+                return 0
+        return 1
+    best_o, best_t = 0, 0
+    for k in range(1, o.shape[0]):  # the first maximum wins, as in np.argmax
+        if o[k] > o[best_o] or (o[k] != o[k] and o[best_o] == o[best_o]):
+            best_o = k
+        if t[k] > t[best_t]:
+            best_t = k
+    return 1 if best_o == best_t else 0
+
+
+# ------------------------------------------------------------------ SGD, one coordinate
+@_jit()
+def sgd_coordinate(p, g, buf, hp, wd, mode, first):
+    """One SGD coordinate update, in optimizers.SGD's order; returns (new p, new buffer).
+
+    hp = [lr, weight_decay, momentum, 1 - dampening]; mode 0 plain, 1 momentum, 2 Nesterov.
+    """
+    d = p * hp[1] + g if wd else g
+    if mode != 0:
+        buf = d if first else buf * hp[2] + d * hp[3]
+        d = d + buf * hp[2] if mode == 2 else buf
+    return p - d * hp[0], buf
+
+
+# ------------------------------------------------------------------ mini-batch pieces
+@_jit(inline="always")
+def _bias_activate_as(code, a, b, c):
+    for r in range(a.shape[0]):
+        for j in range(a.shape[1]):
+            a[r, j] = activate(code, a[r, j] + b[j], c)
+
+
+@_jit()
+def bias_activate(code, a, b, c):
+    """a ← h(a + b) in place for a hidden layer's (m, units) block: ``a += b`` and h fused.
+
+    Each branch inlines the loop with the code as a constant, so that LLVM drops the
+    per-element dispatch on it and can vectorise the loop (relu: 15× faster).
+    """
+    if code == SIGMOID:
+        _bias_activate_as(SIGMOID, a, b, c)
+    elif code == TANH:
+        _bias_activate_as(TANH, a, b, c)
+    elif code == RELU:
+        _bias_activate_as(RELU, a, b, c)
+    elif code == LEAKY_RELU:
+        _bias_activate_as(LEAKY_RELU, a, b, c)
+    elif code == ELU:
+        _bias_activate_as(ELU, a, b, c)
+    elif code == SOFTPLUS:
+        _bias_activate_as(SOFTPLUS, a, b, c)
+    else:
+        _bias_activate_as(IDENTITY, a, b, c)
+
+
+@_jit()
+def output_batch(loss, act, acc_mode, a, b, o, t, delta, db, c):
+    """The output layer of a batch: a += b, o = h(a), δ = -∂E/∂a, db = Σ_rows δ.
+
+    Returns (Σ of the examples' losses in float64, number classified right).
+    """
+    loss_sum = 0.0
+    correct = 0
+    for j in range(db.shape[0]):
+        db[j] = c[ZERO]
+    for r in range(a.shape[0]):
+        for j in range(a.shape[1]):
+            a[r, j] = a[r, j] + b[j]
+        loss_sum += output_row(loss, act, a[r], o[r], t[r], delta[r], c)
+        if acc_mode != NO_ACCURACY:
+            correct += is_correct(acc_mode, o[r], t[r], c)
+        for j in range(db.shape[0]):
+            db[j] += delta[r, j]
+    return loss_sum, correct
+
+
+@_jit(inline="always")
+def _backward_hidden_as(code, delta, z, db, c):
+    for j in range(db.shape[0]):
+        db[j] = c[ZERO]
+    for r in range(delta.shape[0]):
+        for j in range(delta.shape[1]):
+            d = derivative(code, z[r, j], c) * delta[r, j]
+            delta[r, j] = d
+            db[j] += d
+
+
+@_jit()
+def backward_hidden(code, delta, z, db, c):
+    """δ ← h'(z) · δ in place (δ arrives as Δ_next W_next) and db = Σ_rows δ.
+
+    The row-by-row sum is the order NumPy uses for ``delta.sum(axis=0)``. Dispatched on the
+    code as bias_activate is.
+    """
+    if code == SIGMOID:
+        _backward_hidden_as(SIGMOID, delta, z, db, c)
+    elif code == TANH:
+        _backward_hidden_as(TANH, delta, z, db, c)
+    elif code == RELU:
+        _backward_hidden_as(RELU, delta, z, db, c)
+    elif code == LEAKY_RELU:
+        _backward_hidden_as(LEAKY_RELU, delta, z, db, c)
+    elif code == ELU:
+        _backward_hidden_as(ELU, delta, z, db, c)
+    elif code == SOFTPLUS:
+        _backward_hidden_as(SOFTPLUS, delta, z, db, c)
+    else:
+        _backward_hidden_as(IDENTITY, delta, z, db, c)
+
+
+@_jit()
+def sgd_step(p, g, scale, buf, hp, wd, mode, first):
+    """SGD on a flattened parameter; g is Δᵀ Z (or Σ δ), the gradient being g · scale.
+
+    Consumes g: it is left holding the weights from before the step, for the divergence guard.
+    ``buf`` is the momentum buffer (unused when mode is 0). Returns True if a weight became
+    NaN or infinite.
+    """
+    bad = False
+    if mode == 0:
+        for i in range(p.shape[0]):
+            old = p[i]
+            new, _ = sgd_coordinate(old, g[i] * scale, old, hp, wd, 0, first)
+            g[i] = old
+            p[i] = new
+            bad |= not math.isfinite(new)
+    else:
+        for i in range(p.shape[0]):
+            old = p[i]
+            new, buf[i] = sgd_coordinate(old, g[i] * scale, buf[i], hp, wd, mode, first)
+            g[i] = old
+            p[i] = new
+            bad |= not math.isfinite(new)
+    return bad
+
+
+# Indices into Adam's hyperparameter array, each already in the parameters' dtype.
+A_LR, A_WD, A_W, A_1MW, A_B2, A_1MB2, A_BC2, A_EPS, A_STEP, A_DECAY = range(10)
+
+
+@_jit()
+def adam_step(p, g, scale, m, v, vmax, hp, wd, decoupled, amsgrad, lerp_small):
+    """Adam / AdamW on a flattened parameter, in optimizers.Adam's order of operations.
+
+    hp: lr, weight_decay, w = 1 - β1 (the lerp weight), 1 - w, β2, 1 - β2,
+    √(1 - β2^t), eps, lr / (1 - β1^t), 1 - lr·weight_decay. g is consumed as in sgd_step.
+    """
+    if amsgrad:
+        return _adam_loop(p, g, scale, m, v, vmax, hp, wd, decoupled, True, lerp_small)
+    return _adam_loop(p, g, scale, m, v, vmax, hp, wd, decoupled, False, lerp_small)
+
+
+@_jit()
+def _adam_loop(p, g, scale, m, v, vmax, hp, wd, decoupled, amsgrad, lerp_small):
+    wdc, w, omw, b2, omb2 = hp[A_WD], hp[A_W], hp[A_1MW], hp[A_B2], hp[A_1MB2]
+    bc2, eps, step, decay = hp[A_BC2], hp[A_EPS], hp[A_STEP], hp[A_DECAY]
+    bad = False
+    for i in range(p.shape[0]):
+        old = p[i]
+        grad = g[i] * scale
+        q = old * decay if (decoupled and wd) else old
+        d = old * wdc + grad if (wd and not decoupled) else grad
+        diff = d - m[i]  # m ← lerp(m, d, w), with ATen's two branches
+        mi = m[i] + diff * w if lerp_small else d - diff * omw
+        m[i] = mi
+        vi = v[i] * b2 + (d * omb2) * d
+        v[i] = vi
+        if amsgrad:
+            top = vmax[i]
+            top = top if (top >= vi or top != top) else vi  # np.maximum, NaN included
+            vmax[i] = top
+            vi = top
+        new = q - (mi * step) / (math.sqrt(vi) / bc2 + eps)
+        g[i] = old
+        p[i] = new
+        bad |= not math.isfinite(new)
+    return bad

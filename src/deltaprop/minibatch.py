@@ -1,0 +1,218 @@
+"""The lean mini-batch engine (``fit(engine="batch")``; see :mod:`deltaprop.fastpath`).
+
+Per step it runs the reference's computation — forward, loss, deltas by the delta rule,
+∂E/∂W = -Δᵀ Z / m, the optimizer's update — with everything written into buffers allocated
+once per ``fit``:
+
+- the GEMMs write into them with ``out=`` (hidden layers keep a and then z in one buffer);
+- a batch is gathered with ``np.take(..., out=)``, or is a view when the order is as stored;
+- with Numba, each layer's bias, activation, derivative and bias-gradient sum is one fused
+  pass, the output layer (activation, loss, delta, accuracy) another, and SGD, Adam and AdamW
+  update each parameter in one pass right after its gradient is made. The gradient buffer
+  then holds the old weights, which is all the divergence guard needs to undo the step.
+- other optimizers run their own ``step`` on the preallocated gradients, and without Numba
+  the reference's NumPy functions fill the same buffers.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import numpy as np
+
+from .fastpath import (
+    LOSS_NOT_FINITE,
+    WEIGHT_NOT_FINITE,
+    EpochResult,
+    accuracy_mode,
+    fill_hyperparameters,
+    finite,
+    load_kernels,
+    optimizer_buffers,
+    restore,
+    sgd_mode,
+)
+from .network import Network, accuracy_of
+from .optimizers import SGD, Adam, AdamW, Optimizer
+
+Array = np.ndarray
+
+
+class BatchEngine:
+    """Mini-batches of ``size`` rows (the last one may be smaller)."""
+
+    def __init__(
+        self, net: Network, X: Array, T: Array, opt: Optimizer, size: int, measure: bool
+    ) -> None:
+        self.net, self.X, self.opt, self.size = net, X, opt, size
+        self.T = np.ascontiguousarray(T)  # its rows go to the kernels (X only to GEMMs)
+        self.K = load_kernels()
+        self.measure = measure
+        dt, sizes = net.dtype, net.sizes
+        self.xb = np.empty((size, sizes[0]), dtype=dt)
+        self.tb = np.empty((size, sizes[-1]), dtype=dt)
+        # z[l]: layer l's outputs (hidden layers compute a there and apply h in place).
+        self.z = [np.empty((size, k), dtype=dt) for k in sizes[1:]]
+        self.a_out = np.empty((size, sizes[-1]), dtype=dt)
+        self.delta = [np.empty((size, k), dtype=dt) for k in sizes[1:]]
+        self.gW = [np.empty_like(layer.W) for layer in net.layers]
+        self.gb = [np.empty_like(layer.b) for layer in net.layers]
+        # Exact classes only: a subclass may change the update rule.
+        self.fused = self.K is not None and type(opt) in (SGD, Adam, AdamW)
+        self.backup = None if self.fused else [np.empty_like(p) for p in net.parameters()]
+        self.hp = np.empty(10, dtype=dt)
+        self._views: list[tuple[Array, ...]] = []
+        self._views_key: list | None = None
+        if self.K is not None:
+            K = self.K
+            self.c = K.constants(dt)
+            self.codes = [K.ACTIVATIONS.index(ly.activation.name) for ly in net.layers]
+            self.loss_code = K.LOSSES.index(net.loss_function.name)
+            self.acc = accuracy_mode(net, measure)
+
+    def run_epoch(
+        self, order: Array | None, on_batch: Callable[[int, float], None] | None = None
+    ) -> EpochResult:
+        """Train one epoch; ``on_batch(batch, loss)`` is called after every step."""
+        n, size = self.X.shape[0], self.size
+        loss_sum, correct = 0.0, 0.0
+        with np.errstate(over="ignore", invalid="ignore", under="ignore"):
+            for batch, start in enumerate(range(0, n, size)):
+                m = min(size, n - start)
+                if order is None:
+                    Xb, Tb = self.X[start : start + m], self.T[start : start + m]
+                else:
+                    rows = order[start : start + m]
+                    Xb = np.take(self.X, rows, axis=0, out=self.xb[:m], mode="clip")
+                    Tb = np.take(self.T, rows, axis=0, out=self.tb[:m], mode="clip")
+                if self.K is not None:
+                    total, right = self._forward_fused(Xb, Tb, m)
+                    loss = total / m
+                else:
+                    loss, right = self._forward_numpy(Xb, Tb, m)
+                if not math.isfinite(loss):
+                    return EpochResult(loss_sum, correct, batch, LOSS_NOT_FINITE.format(loss))
+                if not self._backward_and_update(Xb, m):
+                    return EpochResult(loss_sum, correct, batch, WEIGHT_NOT_FINITE)
+                loss_sum += loss * m
+                correct += right / m * m  # as the reference adds accuracy_of(...) * m
+                if on_batch is not None:
+                    on_batch(batch, loss)
+        return EpochResult(loss_sum, correct)
+
+    # ---------------------------------------------------------------- forward and loss
+    def _forward_fused(self, Xb: Array, Tb: Array, m: int) -> tuple[float, int]:
+        K, layers, zin = self.K, self.net.layers, Xb
+        for i, layer in enumerate(layers[:-1]):
+            z = self.z[i][:m]
+            np.matmul(zin, layer.W.T, out=z)
+            K.bias_activate(self.codes[i], z, layer.b, self.c)
+            zin = z
+        a = self.a_out[:m]
+        np.matmul(zin, layers[-1].W.T, out=a)
+        return K.output_batch(
+            self.loss_code,
+            self.codes[-1],
+            self.acc,
+            a,
+            layers[-1].b,
+            self.z[-1][:m],
+            Tb,
+            self.delta[-1][:m],
+            self.gb[-1],
+            self.c,
+        )
+
+    def _forward_numpy(self, Xb: Array, Tb: Array, m: int) -> tuple[float, float]:
+        net, zin = self.net, Xb
+        for i, layer in enumerate(net.layers[:-1]):
+            z = self.z[i][:m]
+            np.matmul(zin, layer.W.T, out=z)
+            z += layer.b
+            np.copyto(z, layer.activation.forward(z))
+            zin = z
+        out, a, o = net.layers[-1], self.a_out[:m], self.z[-1][:m]
+        np.matmul(zin, out.W.T, out=a)
+        a += out.b
+        np.copyto(o, out.activation.forward(a))
+        loss = net.loss_function.value(o, Tb, a)
+        delta = self.delta[-1][:m]
+        np.copyto(delta, net.loss_function.output_delta(o, Tb, out.activation))
+        np.sum(delta, axis=0, out=self.gb[-1])
+        right = accuracy_of(o, Tb, net.loss_function.name) * m if self.measure else 0.0
+        return loss, right
+
+    # ---------------------------------------------------------------- backward and update
+    def _backward_and_update(self, Xb: Array, m: int) -> bool:
+        """Deltas and gradients from the top layer down, each layer's update as soon as its
+        gradient is made (its weights have then served the layer below). Returns False, with
+        the weights from before the step put back, if a weight became non-finite."""
+        layers, opt = self.net.layers, self.opt
+        if self.fused:
+            opt.steps += 1
+            views = self._flat_views()
+            fill_hyperparameters(opt, self.hp)
+            update = self._fused_update(m)
+        bad = False
+        for i in range(len(layers) - 1, -1, -1):
+            layer, delta = layers[i], self.delta[i][:m]
+            if i > 0:
+                below = self.delta[i - 1][:m]
+                np.matmul(delta, layer.W, out=below)  # Σ_k δ_k w_kj
+                if self.K is not None:
+                    self.K.backward_hidden(
+                        self.codes[i - 1], below, self.z[i - 1][:m], self.gb[i - 1], self.c
+                    )
+                else:
+                    below *= layers[i - 1].activation.derivative(self.z[i - 1][:m])
+                    np.sum(below, axis=0, out=self.gb[i - 1])
+            np.matmul(delta.T, Xb if i == 0 else self.z[i - 1][:m], out=self.gW[i])
+            if self.fused:
+                bad |= update(*views[2 * i])
+                bad |= update(*views[2 * i + 1])
+        params = self.net.parameters()
+        grads = [g for pair in zip(self.gW, self.gb) for g in pair]
+        if self.fused:
+            if bad:
+                restore(params, grads)  # the consumed gradients hold the old weights
+            return not bad
+        for g in grads:
+            g *= -1.0 / m
+        restore(self.backup, params)
+        opt.step(params, grads)
+        if not finite(params):
+            restore(params, self.backup)
+            return False
+        return True
+
+    def _flat_views(self) -> list[tuple[Array, ...]]:
+        """Per parameter, 1-D views of the arrays its fused update reads and writes: the
+        parameter, its gradient buffer, then the optimizer's buffers (the gradient stands in
+        for those the settings leave unused). Made again only when the layers' arrays or the
+        optimizer's state have been replaced (a callback may do either)."""
+        params, opt = self.net.parameters(), self.opt
+        state = optimizer_buffers(opt, params)
+        key = [state, *params]
+        if self._views_key is None or any(a is not b for a, b in zip(key, self._views_key)):
+            grads = [g for pair in zip(self.gW, self.gb) for g in pair]
+            names = ("momentum_buffer",) if isinstance(opt, SGD) else ("exp_avg", "exp_avg_sq")
+            names += ("max_exp_avg_sq",) if isinstance(opt, Adam) else ()
+            self._views = [
+                (p.reshape(-1), g.reshape(-1))
+                + tuple(st[k].reshape(-1) if k in st else g.reshape(-1) for k in names)
+                for p, g, st in zip(params, grads, state)
+            ]
+            self._views_key = key
+        return self._views
+
+    def _fused_update(self, m: int) -> Callable[..., bool]:
+        """The kernel call for this step, taking one parameter's views; returns True if a
+        weight became non-finite."""
+        K, opt, hp = self.K, self.opt, self.hp
+        scale, wd = hp.dtype.type(-1.0 / m), opt.weight_decay != 0
+        if isinstance(opt, SGD):
+            mode, first = sgd_mode(opt), opt.steps == 1
+            return lambda p, g, buf: K.sgd_step(p, g, scale, buf, hp, wd, mode, first)
+        flags = (wd, opt._decoupled, opt.amsgrad, abs(1.0 - opt.betas[0]) < 0.5)
+        return lambda p, g, m1, m2, top: K.adam_step(p, g, scale, m1, m2, top, hp, *flags)

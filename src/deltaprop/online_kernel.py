@@ -1,0 +1,185 @@
+"""The online (batch size 1) SGD epoch as one Numba kernel; see :mod:`deltaprop.fastpath`.
+
+For each example in turn: forward, loss, deltas by the delta rule, and the seed's update
+w_ji ← w_ji - η ∂E/∂w_ji with ∂E/∂w_ji = -δ_j z_i (plus momentum, Nesterov, weight decay and
+dampening exactly as optimizers.SGD has them).
+
+All weights live in one flat vector [W0, b0, W1, b1, ...] (row-major W) and every activation
+and delta in another, addressed by offsets. Offsets and loop counters are uint64: Numba then
+skips its negative-index wrap-around, whose per-element branch would stop LLVM from
+vectorising the loops, and no array views are made inside the loops (each would cost two
+atomic reference-count updates).
+"""
+
+from __future__ import annotations
+
+import math
+
+from .kernels import (
+    NO_ACCURACY,
+    ZERO,
+    _jit,
+    activate,
+    derivative,
+    is_correct,
+    output_row,
+    sgd_coordinate,
+)
+
+
+@_jit(fastmath={"reassoc", "contract"})
+def _forward_layer(w, wo, z, zi, fan_in, units, a, c):
+    """a_j = Σ_i w_ji z_i + b_j. Reassociation lets LLVM vectorise the dot products (BLAS
+    reorders its sums too); nothing else is computed under these flags."""
+    bo = wo + fan_in * units
+    for j in range(units):
+        row = wo + j * fan_in
+        s = c[ZERO]
+        for i in range(fan_in):
+            s += w[row + i] * z[zi + i]
+        a[j] = s + w[bo + j]
+
+
+@_jit()
+def _backpropagate(w, wo, z, dl, zi, zo, fan_in, units, act_below, c):
+    """Deltas of the layer below: δ_i = h'(z_i) Σ_j δ_j w_ji."""
+    for i in range(fan_in):
+        dl[zi + i] = c[ZERO]
+    for j in range(units):
+        dj = dl[zo + j]
+        row = wo + j * fan_in
+        for i in range(fan_in):
+            dl[zi + i] += dj * w[row + i]
+    for i in range(fan_in):
+        dl[zi + i] = derivative(act_below, z[zi + i], c) * dl[zi + i]
+
+
+@_jit()
+def _update_layer(w, w_new, mom, wo, z, dl, zi, zo, fan_in, units, hp, wd, mode, first):
+    """w_new = SGD step from w with ∂E/∂w_ji = -δ_j z_i and ∂E/∂b_j = -δ_j; True if a new
+    weight is not finite. Plain SGD gets a loop of its own that leaves the (unused) momentum
+    buffer alone; otherwise the settings are loop-invariant branches LLVM takes out."""
+    bad = False
+    bo = wo + fan_in * units
+    for j in range(units):
+        dj = dl[zo + j]
+        row = wo + j * fan_in
+        if mode == 0:
+            for i in range(fan_in):
+                k = row + i
+                new, _ = sgd_coordinate(w[k], -(dj * z[zi + i]), w[k], hp, wd, 0, first)
+                w_new[k] = new
+                bad |= not math.isfinite(new)
+        else:
+            for i in range(fan_in):
+                k = row + i
+                new, mom[k] = sgd_coordinate(w[k], -(dj * z[zi + i]), mom[k], hp, wd, mode, first)
+                w_new[k] = new
+                bad |= not math.isfinite(new)
+    for j in range(units):
+        k = bo + j
+        new, mom[k] = sgd_coordinate(w[k], -dl[zo + j], mom[k], hp, wd, mode, first)
+        w_new[k] = new
+        bad |= not math.isfinite(new)
+    return bad
+
+
+@_jit()
+def online_epoch(
+    X,
+    T,
+    order,
+    params,
+    sizes,
+    woff,
+    zoff,
+    acts,
+    loss,
+    acc_mode,
+    hp,
+    wd,
+    mode,
+    first,
+    mom,
+    z,
+    dl,
+    a_out,
+    c,
+):
+    """A whole epoch of online SGD, one example per step, in ``order``.
+
+    params is (2, P): two copies of the flattened parameters. Each step reads params[src] and
+    writes the updated weights to params[1 - src], so the weights from before the step survive
+    for the divergence guard at no cost. ``mom`` is the flattened momentum buffer, updated in
+    place (a dummy when mode is 0). z and dl hold every layer's activations and deltas at
+    offsets zoff (uint64, like sizes and woff); layer 0's activations are the input. a_out
+    (as long as the widest layer) receives each layer's net inputs in turn. ``first``: the
+    first step is the optimizer's first (its momentum buffer then starts as the gradient).
+    hp = [lr, weight_decay, momentum, 1 - dampening]; mode 0 plain SGD, 1 momentum, 2 Nesterov.
+
+    Returns (status, examples done, Σ loss, number correct, src): status 0 finished, 1 the loss
+    of example ``done`` was not finite (no update made), 2 its update made a weight non-finite
+    (params[src] keeps the weights from before it; the momentum buffer has taken the step, as
+    in the reference path).
+    """
+    n_layers = acts.shape[0]
+    top = n_layers - 1
+    n_in, n_out, out = sizes[0], sizes[n_layers], zoff[n_layers]
+    src = 0
+    loss_sum = 0.0
+    correct = 0
+    for step in range(X.shape[0]):
+        row = order[step]
+        w, w_new = params[src], params[1 - src]
+        for i in range(n_in):
+            z[i] = X[row, i]
+        for layer in range(n_layers):
+            fan_in, units, zo = sizes[layer], sizes[layer + 1], zoff[layer + 1]
+            _forward_layer(w, woff[layer], z, zoff[layer], fan_in, units, a_out, c)
+            if layer < top:
+                for j in range(units):
+                    z[zo + j] = activate(acts[layer], a_out[j], c)
+        o, d_out = z[out : out + n_out], dl[out : out + n_out]
+        value = output_row(loss, acts[top], a_out[:n_out], o, T[row], d_out, c)
+        if not math.isfinite(value):
+            return 1, step, loss_sum, correct, src
+        loss_sum += value
+        if acc_mode != NO_ACCURACY:
+            correct += is_correct(acc_mode, o, T[row], c)
+        # Deltas from the weights before the update, then every layer's update.
+        for layer in range(top, 0, -1):
+            _backpropagate(
+                w,
+                woff[layer],
+                z,
+                dl,
+                zoff[layer],
+                zoff[layer + 1],
+                sizes[layer],
+                sizes[layer + 1],
+                acts[layer - 1],
+                c,
+            )
+        bad = False
+        for layer in range(n_layers):
+            bad |= _update_layer(
+                w,
+                w_new,
+                mom,
+                woff[layer],
+                z,
+                dl,
+                zoff[layer],
+                zoff[layer + 1],
+                sizes[layer],
+                sizes[layer + 1],
+                hp,
+                wd,
+                mode,
+                first,
+            )
+        if bad:
+            return 2, step, loss_sum, correct, src
+        first = False
+        src = 1 - src
+    return 0, X.shape[0], loss_sum, correct, src

@@ -1,0 +1,310 @@
+"""The fast engines (Numba online kernel, lean mini-batch engine) against the reference path.
+
+Every comparison trains two copies of one network, one with ``engine="reference"`` (the
+readable NumPy maths of network.py and optimizers.py) and one with the fast engine, and
+compares weights, optimizer state, history and the random generator. float64 must agree to
+1e-12 relative; float32 to RTOL32/ATOL32 (each engine rounds in float32 in its own order, and
+two epochs of small networks stay well inside these).
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+
+import deltaprop as dp
+from deltaprop import fastpath
+
+pytest.importorskip("numba")
+
+RTOL64, ATOL64 = 1e-12, 1e-14
+RTOL32, ATOL32 = 2e-4, 2e-5
+
+HIDDEN = ["sigmoid", "tanh", "relu", "leaky_relu", "elu", "softplus", "identity"]
+OUTPUTS = [  # (output activation, loss)
+    ("sigmoid", "mse"),
+    ("identity", "mse"),
+    ("softmax", "mse"),
+    ("softmax", "cross_entropy"),
+    ("sigmoid", "binary_cross_entropy"),
+    ("tanh", "mse"),
+]
+SGDS = [
+    {"lr": 0.1},
+    {"lr": 0.05, "momentum": 0.9},
+    {"lr": 0.05, "momentum": 0.8, "dampening": 0.3, "weight_decay": 0.01},
+    {"lr": 0.03, "momentum": 0.9, "nesterov": True, "weight_decay": 0.05},
+    {"lr": 0.1, "weight_decay": 0.1},
+]
+
+
+def problem(output: str, loss: str, n: int = 23, n_in: int = 4, n_out: int = 3, seed: int = 0):
+    """Inputs and targets suited to the loss (labels, probabilities or real values)."""
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, n_in))
+    if loss == "cross_entropy":
+        return X, rng.integers(0, n_out, size=n)
+    if output == "softmax":
+        return X, np.eye(n_out)[rng.integers(0, n_out, size=n)]
+    if output in ("sigmoid", "tanh") or loss == "binary_cross_entropy":
+        return X, rng.uniform(0.05, 0.95, size=(n, n_out))
+    return X, rng.normal(size=(n, n_out))
+
+
+def pair(sizes, hidden, output, loss, dtype=np.float64, seed=3):
+    net = dp.Network(
+        sizes, activation=hidden, output_activation=output, loss=loss, seed=seed, dtype=dtype
+    )
+    return net, net.copy()
+
+
+def assert_same(a: dp.Network, b: dp.Network, rtol: float, atol: float) -> None:
+    for p, q in zip(a.parameters(), b.parameters()):
+        assert p.dtype == q.dtype == a.dtype
+        np.testing.assert_allclose(p, q, rtol=rtol, atol=atol)
+    assert a.rng.bit_generator.state == b.rng.bit_generator.state
+
+
+def assert_same_state(a: dp.Optimizer, b: dp.Optimizer, rtol: float, atol: float) -> None:
+    sa, sb = a.state_dict(), b.state_dict()
+    assert sa.keys() == sb.keys() and sa["step"] == sb["step"]
+    for key, value in sa.items():
+        if isinstance(value, list) and value and isinstance(value[0], np.ndarray):
+            for x, y in zip(value, sb[key]):
+                np.testing.assert_allclose(x, y, rtol=rtol, atol=atol)
+
+
+def train_both(fast, ref, X, T, make_opt, engine, tol, **kwargs):
+    opt_fast, opt_ref = make_opt(), make_opt()
+    h_fast = fast.fit(X, T, optimizer=opt_fast, engine=engine, **kwargs)
+    h_ref = ref.fit(X, T, optimizer=opt_ref, engine="reference", **kwargs)
+    assert_same(fast, ref, *tol)
+    assert_same_state(opt_fast, opt_ref, *tol)
+    np.testing.assert_allclose(h_fast.loss, h_ref.loss, rtol=tol[0])
+    np.testing.assert_allclose(h_fast.accuracy, h_ref.accuracy, rtol=tol[0])
+    return h_fast, h_ref
+
+
+CASES = list(itertools.product(HIDDEN, OUTPUTS))
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("hidden, out", CASES, ids=[f"{h}-{o}-{lo}" for h, (o, lo) in CASES])
+def test_online_kernel_equals_reference(hidden, out, dtype):
+    output, loss = out
+    settings = SGDS[CASES.index((hidden, out)) % len(SGDS)]  # every setting, several times
+    X, T = problem(output, loss)
+    fast, ref = pair([4, 5, 3], hidden, output, loss, dtype)
+    tol = (RTOL64, ATOL64) if dtype == np.float64 else (RTOL32, ATOL32)
+    train_both(fast, ref, X, T, lambda: dp.SGD(**settings), "online", tol, epochs=2, batch_size=1)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("settings", SGDS)
+def test_online_kernel_deep_network_every_sgd_setting(settings, dtype):
+    X, T = problem("softmax", "cross_entropy", n=30, n_in=6, n_out=4)
+    fast, ref = pair([6, 7, 5, 4], ["tanh", "elu"], "softmax", "cross_entropy", dtype)
+    tol = (RTOL64, ATOL64) if dtype == np.float64 else (RTOL32, ATOL32)
+    train_both(fast, ref, X, T, lambda: dp.SGD(**settings), "online", tol, epochs=3, batch_size=1)
+
+
+OPTIMIZERS = [
+    lambda: dp.SGD(lr=0.2),
+    lambda: dp.SGD(lr=0.1, momentum=0.9, nesterov=True, weight_decay=0.01),
+    lambda: dp.SGD(lr=0.1, momentum=0.5, dampening=0.5),
+    lambda: dp.Adam(lr=0.01),
+    lambda: dp.Adam(lr=0.01, betas=(0.3, 0.9), weight_decay=0.01, amsgrad=True),
+    lambda: dp.AdamW(lr=0.02, weight_decay=0.1),
+    lambda: dp.AdamW(lr=0.02, amsgrad=True),
+    lambda: dp.RMSprop(lr=0.01, momentum=0.5, centered=True),
+    lambda: dp.Adagrad(lr=0.05),
+]
+OPT_IDS = [
+    "sgd",
+    "nesterov",
+    "dampening",
+    "adam",
+    "adam-l2-ams",
+    "adamw",
+    "adamw-ams",
+    "rms",
+    "ada",
+]
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("make_opt", OPTIMIZERS, ids=OPT_IDS)
+def test_batch_engine_equals_reference_for_every_optimizer(make_opt, dtype):
+    X, T = problem("softmax", "cross_entropy", n=40, n_in=5, n_out=3)
+    fast, ref = pair([5, 8, 6, 3], ["relu", "sigmoid"], "softmax", "cross_entropy", dtype)
+    tol = (RTOL64, ATOL64) if dtype == np.float64 else (RTOL32, ATOL32)
+    # 40 rows in batches of 16: the last batch is smaller.
+    train_both(fast, ref, X, T, make_opt, "batch", tol, epochs=3, batch_size=16)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("hidden, out", CASES, ids=[f"{h}-{o}-{lo}" for h, (o, lo) in CASES])
+def test_batch_engine_equals_reference_for_every_activation_and_loss(hidden, out, dtype):
+    output, loss = out
+    X, T = problem(output, loss, n=30)
+    fast, ref = pair([4, 6, 3], hidden, output, loss, dtype)
+    tol = (RTOL64, ATOL64) if dtype == np.float64 else (RTOL32, ATOL32)
+    make = OPTIMIZERS[CASES.index((hidden, out)) % len(OPTIMIZERS)]
+    train_both(fast, ref, X, T, make, "batch", tol, epochs=2, batch_size=8)
+
+
+def test_batch_engine_without_shuffling_and_with_full_batches():
+    X, T = problem("sigmoid", "binary_cross_entropy", n=25)
+    for kwargs in ({"batch_size": 6, "shuffle": False}, {"batch_size": None}):
+        fast, ref = pair([4, 5, 3], "tanh", "sigmoid", "binary_cross_entropy")
+        train_both(
+            fast, ref, X, T, lambda: dp.Adam(lr=0.05), "batch", (RTOL64, ATOL64), epochs=3, **kwargs
+        )
+
+
+@pytest.mark.parametrize(
+    "engine, batch_size, make_opt",
+    [
+        ("online", 1, lambda: dp.SGD(lr=0.1, momentum=0.9)),
+        ("batch", 5, lambda: dp.Adam(lr=0.01, amsgrad=True)),
+    ],
+)
+def test_switching_engines_mid_training_continues_the_same_trajectory(engine, batch_size, make_opt):
+    X, T = problem("softmax", "cross_entropy", n=20)
+    fast, ref = pair([4, 5, 3], "sigmoid", "softmax", "cross_entropy")
+    mixed = fast.copy()
+    opt_fast, opt_ref, opt_mixed = make_opt(), make_opt(), make_opt()
+    fast.fit(X, T, optimizer=opt_fast, epochs=2, batch_size=batch_size, engine=engine)
+    ref.fit(X, T, optimizer=opt_ref, epochs=2, batch_size=batch_size, engine="reference")
+    # One fast epoch, then the reference carries on with the optimizer state it left.
+    mixed.fit(X, T, optimizer=opt_mixed, epochs=1, batch_size=batch_size, engine=engine)
+    mixed.fit(X, T, optimizer=opt_mixed, epochs=1, batch_size=batch_size, engine="reference")
+    for net, opt in ((fast, opt_fast), (mixed, opt_mixed)):
+        assert_same(net, ref, RTOL64, ATOL64)
+        assert_same_state(opt, opt_ref, RTOL64, ATOL64)
+
+
+# ------------------------------------------------------------------ divergence guard
+def diverging(lr: float):
+    net = dp.Network([1, 1], activation="identity", loss="mse", init="normal", seed=0)
+    X = np.array([[1e3], [2e3], [3e3]])
+    T = np.array([[1.0], [2.0], [3.0]])
+    return net, X, T
+
+
+@pytest.mark.parametrize("engine, batch_size", [("online", 1), ("batch", 1), ("batch", 2)])
+@pytest.mark.parametrize("lr, what", [(10.0, "loss became inf"), (1e308, "weight became NaN")])
+def test_divergence_keeps_the_weights_from_before_the_failing_step(engine, batch_size, lr, what):
+    results = {}
+    for name in (engine, "reference"):
+        net, X, T = diverging(lr)
+        opt = dp.SGD(lr=lr, momentum=0.5)
+        with pytest.raises(dp.TrainingDivergedError, match=what) as info:
+            net.fit(
+                X, T, optimizer=opt, epochs=50, batch_size=batch_size, shuffle=False, engine=name
+            )
+        results[name] = (str(info.value), net, opt)
+    (msg_fast, fast, opt_fast), (msg_ref, ref, opt_ref) = results[engine], results["reference"]
+    assert msg_fast == msg_ref
+    assert all(np.isfinite(p).all() for p in fast.parameters())
+    assert_same(fast, ref, 0, 0)
+    assert_same_state(opt_fast, opt_ref, 0, 0)
+
+
+# ------------------------------------------------------------------ choosing an engine
+def test_auto_picks_online_for_single_examples_with_sgd_and_batch_otherwise():
+    net = dp.Network([2, 3, 1], seed=0)
+    sgd = dp.SGD(lr=0.1)
+
+    class Watch(dp.Callback):
+        def on_batch_end(self, net, epoch, batch, loss):
+            pass
+
+    class Epochs(dp.Callback):
+        def on_epoch_end(self, net, epoch, logs):
+            pass
+
+    choose = fastpath.choose_engine
+    assert choose(net, sgd, 1, [], "auto") == "online"
+    assert choose(net, sgd, 1, [Epochs(), dp.EarlyStopping()], "auto") == "online"
+    assert choose(net, sgd, 1, [Watch()], "auto") == "batch"
+    assert choose(net, dp.Adam(), 1, [], "auto") == "batch"
+    assert choose(net, sgd, 2, [], "auto") == "batch"
+    assert choose(net, sgd, 1, [], "reference") == "reference"
+
+    class MySGD(dp.SGD):
+        pass
+
+    assert choose(net, MySGD(lr=0.1), 1, [], "auto") == "batch"
+    net.layers[0].W = np.asfortranarray(np.ones((3, 2)))
+    assert choose(net, sgd, 1, [], "auto") == "reference"
+
+
+@pytest.mark.parametrize(
+    "engine, kwargs, message",
+    [
+        ("online", {"optimizer": "adam", "batch_size": 1}, "SGD only, not Adam"),
+        ("online", {"batch_size": 2}, "batch size 1"),
+        ("fastest", {}, "engine must be one of"),
+    ],
+)
+def test_an_engine_that_cannot_run_is_refused_before_any_change(engine, kwargs, message):
+    net = dp.Network([2, 2, 1], seed=0)
+    before = [p.copy() for p in net.parameters()]
+    state = net.rng.bit_generator.state
+    X = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], dtype=float)
+    with pytest.raises(ValueError, match=message):
+        net.fit(X, [0, 1, 1, 0], engine=engine, validation_split=0.25, **kwargs)
+    for p, q in zip(before, net.parameters()):
+        np.testing.assert_array_equal(p, q)
+    assert net.rng.bit_generator.state == state
+
+
+def test_callbacks_watching_batches_see_every_example_and_the_updated_weights():
+    X, T = problem("sigmoid", "mse", n=12)
+    seen = []
+
+    class Watch(dp.Callback):
+        def on_batch_end(self, net, epoch, batch, loss):
+            seen.append((epoch, batch, loss, net.layers[0].W.copy()))
+
+    fast, ref = pair([4, 3, 3], "sigmoid", "sigmoid", "mse")
+    fast.fit(X, T, optimizer=dp.SGD(lr=0.5), epochs=2, batch_size=1, callbacks=[Watch()])
+    watched, seen[:] = list(seen), []
+    ref.fit(
+        X,
+        T,
+        optimizer=dp.SGD(lr=0.5),
+        epochs=2,
+        batch_size=1,
+        callbacks=[Watch()],
+        engine="reference",
+    )
+    assert [s[:2] for s in watched] == [s[:2] for s in seen] and len(seen) == 24
+    for (_, _, la, wa), (_, _, lb, wb) in zip(watched, seen):
+        assert la == pytest.approx(lb, rel=1e-12)
+        np.testing.assert_allclose(wa, wb, rtol=1e-12)
+
+
+def test_parameters_swapped_for_non_contiguous_ones_mid_training_fall_back_to_reference():
+    X, T = problem("softmax", "cross_entropy", n=20)
+
+    class Swap(dp.Callback):
+        def on_epoch_end(self, net, epoch, logs):
+            if epoch == 1:  # a Fortran-ordered copy: the fast engines cannot update it in place
+                net.layers[0].W = np.asfortranarray(net.layers[0].W)
+
+    fast, ref = pair([4, 5, 3], "tanh", "softmax", "cross_entropy")
+    for net, engine in ((fast, "auto"), (ref, "reference")):
+        net.fit(
+            X,
+            T,
+            optimizer=dp.SGD(lr=0.1),
+            epochs=3,
+            batch_size=1,
+            callbacks=[Swap()],
+            engine=engine,
+        )
+    assert_same(fast, ref, RTOL64, ATOL64)

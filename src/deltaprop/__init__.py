@@ -1,23 +1,18 @@
 """deltaprop: neural networks trained by backpropagation, exactly as the textbook writes it."""
 
-from importlib.metadata import PackageNotFoundError, version
-
 from .activations import ACTIVATIONS, Activation, get_activation
-from .datasets import DataError, load_dataset
 from .explain import Trace, explain
 from .gradcheck import gradcheck, numerical_gradients
 from .init import INITIALIZERS, get_initializer
 from .losses import LOSSES, Loss, get_loss
 from .network import ForwardPass, Layer, Network
 from .optimizers import SGD, Adagrad, Adam, AdamW, Optimizer, RMSprop, get_optimizer
-from .persistence import ModelFileError, load, save
 from .schedules import CosineAnnealingLR, ExponentialLR, ReduceLROnPlateau, StepLR
 from .training import Callback, EarlyStopping, History, TrainingDivergedError, fit
 
-try:
-    __version__ = version("deltaprop")
-except PackageNotFoundError:  # running from a source tree that is not installed
-    __version__ = "0.0.0"
+# The one place the version is written; pyproject.toml reads it from here. A literal rather
+# than importlib.metadata, which alone costs a third of `import numpy`.
+__version__ = "0.1.0"
 
 __all__ = [
     "ACTIVATIONS",
@@ -57,3 +52,21 @@ __all__ = [
     "numerical_gradients",
     "save",
 ]
+
+# Data sets (scikit-learn) and model files (safetensors) load on first use, so that
+# `import deltaprop` costs little more than NumPy.
+_LAZY = {
+    "DataError": "datasets",
+    "load_dataset": "datasets",
+    "ModelFileError": "persistence",
+    "load": "persistence",
+    "save": "persistence",
+}
+
+
+def __getattr__(name: str) -> object:
+    if name not in _LAZY:
+        raise AttributeError(f"module 'deltaprop' has no attribute {name!r}")
+    from importlib import import_module
+
+    return getattr(import_module(f"deltaprop.{_LAZY[name]}"), name)

@@ -244,9 +244,14 @@ class OnlineEngine:
             flat[a:b].reshape(p.shape) for a, b, p in zip(self.poff[:-1], self.poff[1:], params)
         ]
 
-    def run_epoch(self, order: Array | None, on_batch: Any = None) -> EpochResult:
+    def run_epoch(
+        self, order: Array | None, on_batch: Any = None, first_batch: int = 0, *_: float
+    ) -> EpochResult:
         """Train one epoch in ``order`` (None: as stored). ``on_batch`` is never needed:
-        choose_engine sends callbacks that watch batches to the batch engine."""
+        choose_engine sends callbacks that watch batches to the batch engine, and so
+        checkpoints within an epoch, the only way to resume from the middle of one."""
+        if first_batch:
+            raise ValueError("the online engine trains whole epochs only")
         opt, params = self.opt, self.net.parameters()
         for view, p in zip(self._views(self.params[0], params), params):
             np.copyto(view, p)

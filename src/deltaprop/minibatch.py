@@ -72,13 +72,18 @@ class BatchEngine:
             self.acc = accuracy_mode(net, measure)
 
     def run_epoch(
-        self, order: Array | None, on_batch: Callable[[int, float], None] | None = None
+        self,
+        order: Array | None,
+        on_batch: Callable[[int, float, float, float], None] | None = None,
+        first_batch: int = 0,
+        loss_sum: float = 0.0,
+        correct: float = 0.0,
     ) -> EpochResult:
-        """Train one epoch; ``on_batch(batch, loss)`` is called after every step."""
+        """Train one epoch, or its rest from ``first_batch`` on with the sums so far;
+        ``on_batch(batch, loss, loss_sum, correct)`` is called after every step."""
         n, size = self.X.shape[0], self.size
-        loss_sum, correct = 0.0, 0.0
         with np.errstate(over="ignore", invalid="ignore", under="ignore"):
-            for batch, start in enumerate(range(0, n, size)):
+            for batch, start in enumerate(range(first_batch * size, n, size), first_batch):
                 m = min(size, n - start)
                 if order is None:
                     Xb, Tb = self.X[start : start + m], self.T[start : start + m]
@@ -98,7 +103,7 @@ class BatchEngine:
                 loss_sum += loss * m
                 correct += right / m * m  # as the reference adds accuracy_of(...) * m
                 if on_batch is not None:
-                    on_batch(batch, loss)
+                    on_batch(batch, loss, loss_sum, correct)
         return EpochResult(loss_sum, correct)
 
     # ---------------------------------------------------------------- forward and loss

@@ -13,13 +13,13 @@ validation, schedules, callbacks, history, the divergence guard — is shared.
 from __future__ import annotations
 
 import math
+import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from numbers import Real
 
 import numpy as np
-from tqdm.auto import tqdm
 
 from .fastpath import (
     LOSS_NOT_FINITE,
@@ -195,6 +195,10 @@ def fit(
     accuracy: bool | str = "auto",
     verbose: bool = False,
     engine: str = "auto",
+    checkpoint: str | os.PathLike | None = None,
+    checkpoint_every: int = 1,
+    checkpoint_every_batches: int | None = None,
+    resume: str | os.PathLike | None = None,
 ) -> History:
     """Train ``net`` on inputs X (n, n_in) and targets T by backpropagation.
 
@@ -214,6 +218,13 @@ def fit(
         "reference" on the readable NumPy path (Network.forward/backward, Optimizer.step);
         "online" or "batch" demand that fast engine and raise ValueError if it cannot run.
         All give the same weights to rounding; see :mod:`deltaprop.fastpath`.
+    checkpoint: a file to write every ``checkpoint_every`` epochs (and, if given, every
+        ``checkpoint_every_batches`` batches within an epoch), atomically: weights, optimizer
+        and schedule state, the random generator, the position and the history.
+    resume: a checkpoint written by this same training (same network, optimizer settings,
+        data and arguments; anything else is refused, naming the difference) to continue
+        from, up to ``epochs`` epochs in all. The result is bit for bit the result of an
+        uninterrupted run (the wall-clock ``seconds`` aside). ``checkpoint`` defaults to it.
 
     Every argument is checked before any weight changes. If a step makes the loss or a
     weight non-finite, :class:`TrainingDivergedError` names the epoch and batch and the network
@@ -256,37 +267,116 @@ def fit(
             )
     n = X.shape[0] - n_val
     size = n if batch_size is None else min(batch_size, n)
-    chosen = choose_engine(net, opt, size, hooks, engine)
+    checkpoint_every = check_positive_int(checkpoint_every, "checkpoint_every")
+    if checkpoint_every_batches is not None:
+        checkpoint_every_batches = check_positive_int(
+            checkpoint_every_batches, "checkpoint_every_batches"
+        )
+    if checkpoint is None:
+        checkpoint = resume
+    if checkpoint_every_batches and checkpoint is None:
+        raise ValueError("checkpoint_every_batches needs checkpoint=PATH")
+    # Checkpoints within an epoch are written from the batch hook, which the online engine
+    # (one call per epoch) does not have; a resumed run must choose as the first one did.
+    chooser_hooks = hooks + ([_BatchWatcher()] if checkpoint_every_batches else [])
+    chosen = choose_engine(net, opt, size, chooser_hooks, engine)
+    settings = None
+    if checkpoint is not None:
+        from . import checkpoint as ckpt
+
+        settings = _settings(
+            X,
+            T,
+            X_val,
+            T_val,
+            n_val,
+            batch_size,
+            shuffle,
+            accuracy,
+            stopper,
+            scheduler,
+            chosen,
+            checkpoint_every_batches,
+        )
+    resumed = None
+    if resume is not None:
+        stored, resumed = ckpt.read_for_resume(resume, net, opt, scheduler, settings)
+        ckpt.apply_resume(stored, resumed, net, opt, scheduler)
     if n_val:
-        order = net.rng.permutation(X.shape[0])
-        X_val, T_val = X[order[:n_val]], T[order[:n_val]]
-        X, T = X[order[n_val:]], T[order[n_val:]]
+        split = resumed.split if resumed is not None else net.rng.permutation(X.shape[0])
+        X_val, T_val = X[split[:n_val]], T[split[:n_val]]
+        X, T = X[split[n_val:]], T[split[n_val:]]
     measure_accuracy = _wants_accuracy(net, T, accuracy)
     if stopper is not None:
         hooks.append(stopper)
 
     run_epoch = _engine(chosen, net, X, T, opt, size, measure_accuracy)
     watchers = [hook for hook in hooks if hasattr(hook, "on_batch_end")]
+    n_batches = -(-n // size)
 
-    def on_batch(batch: int, loss: float) -> None:
+    def write_checkpoint(done: int, batch: int, loss_sum: float, correct: float) -> None:
+        state = ckpt.TrainingState(
+            optimizer=opt,
+            scheduler_state=scheduler.state_dict() if scheduler else None,
+            epoch=done,
+            batch=batch,
+            loss_sum=loss_sum,
+            correct=correct,
+            order=order if batch else None,
+            split=split if n_val else None,
+            history=history.as_dict(),
+            settings=settings,
+            early_stopping=None
+            if stopper is None
+            else {"best": stopper.best, "best_epoch": stopper.best_epoch, "wait": stopper.wait},
+            best_weights=None if stopper is None else stopper.best_weights,
+        )
+        ckpt.save_checkpoint(checkpoint, net, state)
+
+    def on_batch(batch: int, loss: float, loss_sum: float, correct: float) -> None:
         for hook in watchers:
             hook.on_batch_end(net, epoch, batch, loss)
+        if (
+            checkpoint_every_batches
+            and (batch + 1) % checkpoint_every_batches == 0
+            and (batch + 1 < n_batches)
+        ):
+            write_checkpoint(epoch - 1, batch + 1, loss_sum, correct)
 
     history = History()
     for hook in hooks:
         _call(hook, "on_train_begin", net, history)
+    first_epoch, first_batch, carry = 1, 0, (0.0, 0.0)
+    if resumed is not None:
+        history = History(**resumed.history)
+        first_epoch, first_batch = resumed.epoch + 1, resumed.batch
+        carry = (resumed.loss_sum, resumed.correct)
+        if stopper is not None and resumed.early_stopping is not None:
+            stopper.best = resumed.early_stopping["best"]
+            stopper.best_epoch = resumed.early_stopping["best_epoch"]
+            stopper.wait = resumed.early_stopping["wait"]
+            stopper.best_weights = resumed.best_weights
+        if history.stopped_early:
+            first_epoch = epochs + 1  # it had finished: nothing left to train
+    watch = on_batch if watchers or checkpoint_every_batches else None
 
-    bar = tqdm(total=epochs, unit="epoch", disable=not verbose, leave=True, dynamic_ncols=True)
+    bar = _progress_bar(epochs, first_epoch - 1) if verbose else _NoBar()
     try:
-        for epoch in range(1, epochs + 1):
+        for epoch in range(first_epoch, epochs + 1):
             started = time.perf_counter()
             lr_used = opt.lr
             if chosen != "reference" and network_problem(net) is not None:
                 # A callback swapped in parameters the fast engines cannot update in place.
                 chosen = "reference"
                 run_epoch = _engine(chosen, net, X, T, opt, size, measure_accuracy)
-            order = net.rng.permutation(n) if shuffle else None
-            loss_sum, correct, failed, what = run_epoch(order, on_batch if watchers else None)
+            if first_batch:  # the rest of the epoch a checkpoint stopped in
+                order = resumed.order
+                result = run_epoch(order, watch, first_batch, *carry)
+                first_batch = 0
+            else:
+                order = net.rng.permutation(n) if shuffle else None
+                result = run_epoch(order, watch)
+            loss_sum, correct, failed, what = result
             if failed is not None:
                 _diverged(net, epoch, failed, what, opt)
 
@@ -309,6 +399,11 @@ def fit(
                 stop = bool(_call(hook, "on_epoch_end", net, epoch, dict(logs))) or stop
             if stop:
                 history.stopped_early = epoch < epochs
+            if checkpoint is not None and (
+                stop or epoch % checkpoint_every == 0 or epoch == epochs
+            ):
+                write_checkpoint(epoch, 0, 0.0, 0.0)
+            if stop:
                 break
     finally:
         bar.close()
@@ -318,6 +413,70 @@ def fit(
 
 
 _SHOWN = ("loss", "val_loss", "accuracy", "val_accuracy")
+
+
+def _progress_bar(total: int, initial: int):
+    # Imported here: tqdm.auto pulls in asyncio, a third of `import deltaprop` otherwise.
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, initial=initial, unit="epoch", leave=True, dynamic_ncols=True)
+
+
+class _NoBar:
+    """Stands in for the progress bar when fit is quiet."""
+
+    def set_postfix(self, *args: object, **kwargs: object) -> None:
+        pass
+
+    def update(self, n: int = 1) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+class _BatchWatcher(Callback):
+    """Tells the engine chooser that something runs after every batch (checkpoints)."""
+
+    def on_batch_end(self, net: Network, epoch: int, batch: int, loss: float) -> None:
+        pass
+
+
+def _settings(
+    X,
+    T,
+    X_val,
+    T_val,
+    n_val,
+    batch_size,
+    shuffle,
+    accuracy,
+    stopper,
+    scheduler,
+    engine,
+    every_batches,
+) -> dict:
+    """The fit arguments a resumed run must repeat to continue the same training."""
+    from .checkpoint import fingerprint
+
+    return {
+        "data": fingerprint(X, T),
+        "validation": fingerprint(X_val, T_val) if X_val is not None else n_val,
+        "batch_size": batch_size,
+        "shuffle": bool(shuffle),
+        "accuracy": accuracy if isinstance(accuracy, str) else bool(accuracy),
+        "early_stopping": None
+        if stopper is None
+        else {
+            "patience": stopper.patience,
+            "monitor": stopper.monitor,
+            "min_delta": stopper.min_delta,
+            "restore": bool(stopper.restore_best_weights),
+        },
+        "scheduler": None if scheduler is None else scheduler.config(),
+        "engine": engine,
+        "checkpoint_every_batches": every_batches,
+    }
 
 
 def _call(hook: object, name: str, *args: object) -> object:
@@ -339,11 +498,16 @@ def _engine(
         return BatchEngine(net, X, T, opt, size, measure).run_epoch
     backup = [np.empty_like(p) for p in net.parameters()]
 
-    def reference_epoch(order: Array | None, on_batch: Callable | None) -> EpochResult:
+    def reference_epoch(
+        order: Array | None,
+        on_batch: Callable | None,
+        first_batch: int = 0,
+        loss_sum: float = 0.0,
+        correct: float = 0.0,
+    ) -> EpochResult:
         """The readable loop: Network.forward/backward and Optimizer.step, batch by batch."""
         n, params = X.shape[0], net.parameters()  # the arrays the layers hold now
-        loss_sum, correct = 0.0, 0.0
-        for batch, start in enumerate(range(0, n, size)):
+        for batch, start in enumerate(range(first_batch * size, n, size), first_batch):
             rows = slice(start, start + size) if order is None else order[start : start + size]
             Xb, Tb = X[rows], T[rows]
             m = Xb.shape[0]
@@ -354,7 +518,7 @@ def _engine(
             if measure:
                 correct += accuracy_of(outputs, Tb, net.loss_function.name) * m
             if on_batch is not None:
-                on_batch(batch, batch_loss)
+                on_batch(batch, batch_loss, loss_sum, correct)
         return EpochResult(loss_sum, correct)
 
     return reference_epoch

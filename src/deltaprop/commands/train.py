@@ -23,6 +23,8 @@ EXAMPLES = """examples:
   deltaprop train --data train-images-idx3-ubyte.gz --labels train-labels-idx1-ubyte.gz \\
                   --hidden 256,128 --activation relu --optimizer adam --batch-size 128
   deltaprop train --optimizer sgd --lr 0.5 --momentum 0.9 --schedule cosine --out runs/sgd
+  deltaprop train --epochs 200 --checkpoint run.ckpt    # interrupted? then, same options:
+  deltaprop train --epochs 200 --resume run.ckpt
 """
 
 OPTIMIZERS = ("sgd", "rmsprop", "adam", "adamw", "adagrad")
@@ -136,6 +138,25 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="2-D data: write the decision boundary and loss over the epochs",
     )
     out.add_argument("--quiet", action="store_true", help="no progress bar")
+    out.add_argument(
+        "--checkpoint",
+        metavar="PATH",
+        help="write a checkpoint (weights, optimizer, RNG, position, history) here "
+        "every --checkpoint-every epochs, atomically",
+    )
+    out.add_argument(
+        "--checkpoint-every",
+        type=_common.positive_int,
+        default=1,
+        metavar="N",
+        help="epochs between checkpoints (default: 1)",
+    )
+    out.add_argument(
+        "--resume",
+        metavar="PATH",
+        help="continue the training a checkpoint was written by, with the same options, "
+        "to --epochs in all; the result equals an uninterrupted run",
+    )
 
 
 def _optimizer(args: argparse.Namespace):
@@ -270,6 +291,9 @@ def run(args: argparse.Namespace) -> int:
         scheduler=schedule,
         callbacks=callbacks,
         verbose=not args.quiet,
+        checkpoint=args.checkpoint,
+        checkpoint_every=args.checkpoint_every,
+        resume=args.resume,
     )
     seconds = time.perf_counter() - started
 

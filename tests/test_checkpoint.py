@@ -302,3 +302,34 @@ def test_cli_checkpoint_and_resume_equal_one_run(tmp_path):
         return data
 
     assert history("resumed") == history("straight")
+
+
+FUZZ = int(os.environ.get("DELTAPROP_TEST_SCALE", "1"))
+
+
+def test_mutated_checkpoints_raise_only_checkpoint_error(tmp_path):
+    """Flip, drop and insert bytes of a valid checkpoint: every result is either a valid
+    checkpoint or a CheckpointError, never another exception."""
+    small_fit(tmp_path, checkpoint_every_batches=2)
+    original = (tmp_path / "ckpt").read_bytes()
+    rng = np.random.default_rng(0)
+    target = tmp_path / "mutant"
+    outcomes = {"refused": 0, "loaded": 0}
+    for _ in range(150 * FUZZ):
+        data = bytearray(original)
+        for _ in range(rng.integers(1, 4)):
+            where = int(rng.integers(0, len(data)))
+            kind = rng.integers(0, 3)
+            if kind == 0:
+                data[where] = int(rng.integers(0, 256))
+            elif kind == 1:
+                del data[where : where + int(rng.integers(1, 16))]
+            else:
+                data[where:where] = rng.bytes(int(rng.integers(1, 16)))
+        target.write_bytes(bytes(data))
+        try:
+            load_checkpoint(target)
+            outcomes["loaded"] += 1
+        except CheckpointError:
+            outcomes["refused"] += 1
+    assert outcomes["refused"] > 100 * FUZZ

@@ -3,6 +3,7 @@
 import gzip
 import io
 import json
+import os
 import pathlib
 import pickle
 import struct
@@ -529,7 +530,9 @@ def mutate(data, raw):
 
 
 FUZZ = settings(
-    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=150 * int(os.environ.get("DELTAPROP_TEST_SCALE", "1")),
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
 
 

@@ -398,7 +398,9 @@ def test_files_that_cannot_be_read_raise_os_errors(tmp_path):
 
 
 @settings(
-    max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=300 * int(os.environ.get("DELTAPROP_TEST_SCALE", "1")),
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
 @given(data=st.data())
 def test_mutated_files_only_ever_raise_model_file_error(tmp_path, data):

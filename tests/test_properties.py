@@ -1,7 +1,7 @@
 """Property tests over random architectures, batch sizes and values (hypothesis).
 
-Bounded so the suite stays fast; for a longer search run
-``HYPOTHESIS_PROFILE=long python -m pytest tests/test_properties.py``.
+Bounded so the suite stays fast; for a longer search, scale every fuzz and property test:
+``DELTAPROP_TEST_SCALE=20 python -m pytest tests/test_properties.py``.
 """
 
 import os
@@ -12,13 +12,14 @@ from hypothesis import strategies as st
 
 import deltaprop as dp
 
+SCALE = int(os.environ.get("DELTAPROP_TEST_SCALE", "1"))
 settings.register_profile(
-    "default", max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+    "deltaprop",
+    max_examples=25 * SCALE,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
 )
-settings.register_profile(
-    "long", max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow]
-)
-settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
+settings.load_profile("deltaprop")
 
 SMOOTH = ["sigmoid", "tanh", "elu", "softplus", "identity", "leaky_relu"]
 PAIRS = [

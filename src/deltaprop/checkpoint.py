@@ -225,15 +225,7 @@ def _fail(path: object, message: str) -> CheckpointError:
 def _load_checked(path: str | os.PathLike) -> tuple[Network, TrainingState, dict]:
     document, arrays = _read_tensors(path)
     network = document["network"]
-    net = Network(
-        network["sizes"],
-        activation=network["activations"][:-1],
-        output_activation=network["activations"][-1],
-        loss=network["loss"],
-        init=network["init"],
-        seed=network["seed"],
-        dtype=network["dtype"],
-    )
+    net = Network.from_config(network)
     params = []
     for i, layer in enumerate(net.layers):
         layer.W = _take(path, arrays, f"layers.{i}.weight", layer.W.shape, net.dtype)

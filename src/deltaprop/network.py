@@ -202,6 +202,19 @@ class Network:
             "seed": self.seed,
         }
 
+    @classmethod
+    def from_config(cls, config: dict) -> Network:
+        """A new network (freshly initialised) with the architecture ``config()`` described."""
+        return cls(
+            config["sizes"],
+            activation=config["activations"][:-1],
+            output_activation=config["activations"][-1],
+            loss=config["loss"],
+            init=config["init"],
+            seed=config["seed"],
+            dtype=config["dtype"],
+        )
+
     def copy(self) -> Network:
         """An independent copy: same architecture, weights and random-generator state."""
         clone = object.__new__(Network)

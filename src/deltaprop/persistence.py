@@ -222,15 +222,7 @@ def load(path: str | os.PathLike) -> Network:
     document, arrays = _read(path)
     network = document["network"]
     try:
-        net = Network(
-            network["sizes"],
-            activation=network["activations"][:-1],
-            output_activation=network["activations"][-1],
-            loss=network["loss"],
-            init=network["init"],
-            seed=network["seed"],
-            dtype=network["dtype"],
-        )
+        net = Network.from_config(network)
     except ValueError as exc:
         raise ModelFileError(f"{path}: the stored network is not valid: {exc}") from None
     for i, layer in enumerate(net.layers):

@@ -333,3 +333,16 @@ def test_mutated_checkpoints_raise_only_checkpoint_error(tmp_path):
         except CheckpointError:
             outcomes["refused"] += 1
     assert outcomes["refused"] > 100 * FUZZ
+
+
+def test_a_leftover_temporary_file_is_swept_by_the_next_write(tmp_path):
+    leftover = tmp_path / ".ckpt.0123456789ab.tmp"
+    leftover.write_bytes(b"half a checkpoint")
+    old = time.time() - 60
+    os.utime(leftover, (old, old))
+    unrelated = tmp_path / ".other.0123456789ab.tmp"
+    unrelated.write_bytes(b"not ours")
+    os.utime(unrelated, (old, old))
+    small_fit(tmp_path)
+    assert not leftover.exists() and unrelated.exists()
+    load_checkpoint(tmp_path / "ckpt")

@@ -28,6 +28,7 @@ file, because only one is kept.
 from __future__ import annotations
 
 import contextlib
+import glob
 import json
 import math
 import os
@@ -151,6 +152,7 @@ def write_atomically(path: Path, data: bytes) -> None:
     only for the instant between ``link`` and ``rename``. Elsewhere, a named temporary file
     as in :func:`deltaprop.persistence.save`."""
     directory = path.parent
+    _sweep_leftovers(path)
     flag = getattr(os, "O_TMPFILE", None)
     if flag is None:
         persistence._write_atomically(path, data)
@@ -180,6 +182,19 @@ def write_atomically(path: Path, data: bytes) -> None:
             os.fsync(dir_fd)
         finally:
             os.close(dir_fd)
+
+
+def _sweep_leftovers(path: Path, min_age: float = 5.0) -> None:
+    """Remove temporary files an earlier writer of ``path`` left when it was killed in the
+    instant between link and rename. A live writer's named file exists for microseconds, so
+    any seconds old is a leftover."""
+    import time
+
+    now = time.time()
+    for leftover in path.parent.glob(f".{glob.escape(path.name)}.*.tmp"):
+        with contextlib.suppress(OSError):
+            if now - leftover.stat().st_mtime > min_age:
+                leftover.unlink()
 
 
 def _link(fd: int, name: Path) -> None:

@@ -439,7 +439,7 @@ def _differences(kind: str, stored: dict, current: dict) -> list[str]:
     ]
 
 
-def read_for_resume(
+def _read_for_resume(
     path: str | os.PathLike, net: Network, opt: Optimizer, scheduler: object, settings: dict
 ) -> tuple[Network, TrainingState]:
     """Load a checkpoint and check that it continues this very fit; changes nothing.
@@ -480,15 +480,86 @@ def read_for_resume(
     return stored_net, state
 
 
-def apply_resume(
-    stored: Network, state: TrainingState, net: Network, opt: Optimizer, scheduler: object
-) -> None:
-    """Put a checked checkpoint's weights, random state and optimizer state in place."""
-    for layer, saved in zip(net.layers, stored.layers):
-        layer.W[...] = saved.W
-        layer.b[...] = saved.b
-    net.rng.bit_generator.state = stored.rng.bit_generator.state
-    net.metadata = stored.metadata
-    opt.load_state_dict(state.optimizer.state_dict())
-    if scheduler is not None and state.scheduler_state is not None:
-        scheduler.load_state_dict(state.scheduler_state)
+class Checkpointer:
+    """Writes a fit's checkpoints, and puts a checkpoint back in place to resume one."""
+
+    def __init__(
+        self, path: str | os.PathLike, every: int, every_batches: int | None, settings: dict
+    ) -> None:
+        self.path, self.every, self.every_batches = path, every, every_batches
+        self.settings = settings
+
+    def resume(
+        self, path: str | os.PathLike, net: Network, opt: Optimizer, scheduler: object
+    ) -> TrainingState:
+        """Check that the checkpoint at ``path`` continues this fit (ValueError naming every
+        difference otherwise, with nothing changed), then restore the network's weights and
+        random generator and the optimizer's and schedule's state from it."""
+        stored, state = _read_for_resume(path, net, opt, scheduler, self.settings)
+        for layer, saved in zip(net.layers, stored.layers):
+            layer.W[...] = saved.W
+            layer.b[...] = saved.b
+        net.rng.bit_generator.state = stored.rng.bit_generator.state
+        net.metadata = stored.metadata
+        opt.load_state_dict(state.optimizer.state_dict())
+        if scheduler is not None and state.scheduler_state is not None:
+            scheduler.load_state_dict(state.scheduler_state)
+        return state
+
+    def after_batch(
+        self,
+        net,
+        opt,
+        scheduler,
+        stopper,
+        history,
+        epoch: int,
+        batch: int,
+        loss_sum: float,
+        correct: float,
+        order,
+        split,
+    ) -> None:
+        """Within an epoch, every ``every_batches`` batches."""
+        if self.every_batches and (batch + 1) % self.every_batches == 0:
+            self._write(
+                net,
+                opt,
+                scheduler,
+                stopper,
+                history,
+                epoch - 1,
+                batch + 1,
+                loss_sum,
+                correct,
+                order,
+                split,
+            )
+
+    def after_epoch(
+        self, net, opt, scheduler, stopper, history, epoch: int, last: bool, split
+    ) -> None:
+        """Every ``every`` epochs, and after the last one."""
+        if last or epoch % self.every == 0:
+            self._write(net, opt, scheduler, stopper, history, epoch, 0, 0.0, 0.0, None, split)
+
+    def _write(
+        self, net, opt, scheduler, stopper, history, done, batch, loss_sum, correct, order, split
+    ) -> None:
+        state = TrainingState(
+            optimizer=opt,
+            scheduler_state=scheduler.state_dict() if scheduler is not None else None,
+            epoch=done,
+            batch=batch,
+            loss_sum=loss_sum,
+            correct=correct,
+            order=order if batch else None,
+            split=split,
+            history=history.as_dict(),
+            settings=self.settings,
+            early_stopping=None
+            if stopper is None
+            else {"best": stopper.best, "best_epoch": stopper.best_epoch, "wait": stopper.wait},
+            best_weights=None if stopper is None else stopper.best_weights,
+        )
+        save_checkpoint(self.path, net, state)

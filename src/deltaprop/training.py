@@ -280,28 +280,31 @@ def fit(
     # (one call per epoch) does not have; a resumed run must choose as the first one did.
     chooser_hooks = hooks + ([_BatchWatcher()] if checkpoint_every_batches else [])
     chosen = choose_engine(net, opt, size, chooser_hooks, engine)
-    settings = None
+    saver = resumed = None
     if checkpoint is not None:
-        from . import checkpoint as ckpt
+        from .checkpoint import Checkpointer
 
-        settings = _settings(
-            X,
-            T,
-            X_val,
-            T_val,
-            n_val,
-            batch_size,
-            shuffle,
-            accuracy,
-            stopper,
-            scheduler,
-            chosen,
+        saver = Checkpointer(
+            checkpoint,
+            checkpoint_every,
             checkpoint_every_batches,
+            _settings(
+                X,
+                T,
+                X_val,
+                T_val,
+                n_val,
+                batch_size,
+                shuffle,
+                accuracy,
+                stopper,
+                scheduler,
+                chosen,
+                checkpoint_every_batches,
+            ),
         )
-    resumed = None
-    if resume is not None:
-        stored, resumed = ckpt.read_for_resume(resume, net, opt, scheduler, settings)
-        ckpt.apply_resume(stored, resumed, net, opt, scheduler)
+        if resume is not None:
+            resumed = saver.resume(resume, net, opt, scheduler)
     if n_val:
         split = resumed.split if resumed is not None else net.rng.permutation(X.shape[0])
         X_val, T_val = X[split[:n_val]], T[split[:n_val]]
@@ -314,34 +317,23 @@ def fit(
     watchers = [hook for hook in hooks if hasattr(hook, "on_batch_end")]
     n_batches = -(-n // size)
 
-    def write_checkpoint(done: int, batch: int, loss_sum: float, correct: float) -> None:
-        state = ckpt.TrainingState(
-            optimizer=opt,
-            scheduler_state=scheduler.state_dict() if scheduler else None,
-            epoch=done,
-            batch=batch,
-            loss_sum=loss_sum,
-            correct=correct,
-            order=order if batch else None,
-            split=split if n_val else None,
-            history=history.as_dict(),
-            settings=settings,
-            early_stopping=None
-            if stopper is None
-            else {"best": stopper.best, "best_epoch": stopper.best_epoch, "wait": stopper.wait},
-            best_weights=None if stopper is None else stopper.best_weights,
-        )
-        ckpt.save_checkpoint(checkpoint, net, state)
-
     def on_batch(batch: int, loss: float, loss_sum: float, correct: float) -> None:
         for hook in watchers:
             hook.on_batch_end(net, epoch, batch, loss)
-        if (
-            checkpoint_every_batches
-            and (batch + 1) % checkpoint_every_batches == 0
-            and (batch + 1 < n_batches)
-        ):
-            write_checkpoint(epoch - 1, batch + 1, loss_sum, correct)
+        if saver is not None and batch + 1 < n_batches:
+            saver.after_batch(
+                net,
+                opt,
+                scheduler,
+                stopper,
+                history,
+                epoch,
+                batch,
+                loss_sum,
+                correct,
+                order,
+                split if n_val else None,
+            )
 
     history = History()
     for hook in hooks:
@@ -352,10 +344,7 @@ def fit(
         first_epoch, first_batch = resumed.epoch + 1, resumed.batch
         carry = (resumed.loss_sum, resumed.correct)
         if stopper is not None and resumed.early_stopping is not None:
-            stopper.best = resumed.early_stopping["best"]
-            stopper.best_epoch = resumed.early_stopping["best_epoch"]
-            stopper.wait = resumed.early_stopping["wait"]
-            stopper.best_weights = resumed.best_weights
+            vars(stopper).update(resumed.early_stopping, best_weights=resumed.best_weights)
         if history.stopped_early:
             first_epoch = epochs + 1  # it had finished: nothing left to train
     watch = on_batch if watchers or checkpoint_every_batches else None
@@ -399,10 +388,17 @@ def fit(
                 stop = bool(_call(hook, "on_epoch_end", net, epoch, dict(logs))) or stop
             if stop:
                 history.stopped_early = epoch < epochs
-            if checkpoint is not None and (
-                stop or epoch % checkpoint_every == 0 or epoch == epochs
-            ):
-                write_checkpoint(epoch, 0, 0.0, 0.0)
+            if saver is not None:
+                saver.after_epoch(
+                    net,
+                    opt,
+                    scheduler,
+                    stopper,
+                    history,
+                    epoch,
+                    stop or epoch == epochs,
+                    split if n_val else None,
+                )
             if stop:
                 break
     finally:

@@ -573,3 +573,25 @@ def test_pickle_round_trip_keeps_coefs_tied_to_the_network(small):
     clone.partial_fit(X, y)
     assert np.shares_memory(clone.coefs_[0], clone.network_.layers[0].W)
     assert not np.array_equal(clone.coefs_[0], clf.coefs_[0])
+
+
+@pytest.mark.parametrize("solver", ["sgd", "adam", "adamw"])
+def test_fused_batch_engine_fits_the_penalty_like_the_reference(small, monkeypatch, solver):
+    # With alpha > 0 the batch engine folds the L2 term into its fused kernels; the estimator
+    # must come out as on the readable reference path (loss curve included).
+    from deltaprop import fastpath
+    from deltaprop.sklearn import _base
+
+    if fastpath.load_kernels() is None:
+        pytest.skip("Numba is not available")
+    fits = []
+    for engine in ("batch", "reference"):
+        monkeypatch.setattr(_base, "_engine_for", lambda *args, engine=engine: engine)
+        clf = MLPClassifier(
+            solver=solver, alpha=0.3, batch_size=16, max_iter=5, random_state=0, momentum=0.9
+        )
+        fits.append(clf.fit(small["X"], small["multiclass"]))
+    ours, ref = fits
+    assert_allclose(ours.loss_curve_, ref.loss_curve_, rtol=1e-12)
+    for a, b in zip(ours.coefs_ + ours.intercepts_, ref.coefs_ + ref.intercepts_):
+        assert_allclose(a, b, rtol=1e-12, atol=1e-14)

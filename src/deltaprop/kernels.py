@@ -268,8 +268,10 @@ def backward_hidden(code, delta, z, db, c):
 
 
 @_jit()
-def sgd_step(p, g, scale, buf, hp, wd, mode, first):
-    """SGD on a flattened parameter; g is Δᵀ Z (or Σ δ), the gradient being g · scale.
+def sgd_step(p, g, scale, buf, hp, wd, mode, first, penalized, l2):
+    """SGD on a flattened parameter; g is Δᵀ Z (or Σ δ), the gradient being g · scale, plus
+    l2 · p when ``penalized`` (an L2 term on the weights, added as the penalising wrapper adds
+    it: the product first, then the gradient).
 
     Consumes g: it is left holding the weights from before the step, for the divergence guard.
     ``buf`` is the momentum buffer (unused when mode is 0). Returns True if a weight became
@@ -279,14 +281,16 @@ def sgd_step(p, g, scale, buf, hp, wd, mode, first):
     if mode == 0:
         for i in range(p.shape[0]):
             old = p[i]
-            new, _ = sgd_coordinate(old, g[i] * scale, old, hp, wd, 0, first)
+            grad = old * l2 + g[i] * scale if penalized else g[i] * scale
+            new, _ = sgd_coordinate(old, grad, old, hp, wd, 0, first)
             g[i] = old
             p[i] = new
             bad |= not math.isfinite(new)
     else:
         for i in range(p.shape[0]):
             old = p[i]
-            new, buf[i] = sgd_coordinate(old, g[i] * scale, buf[i], hp, wd, mode, first)
+            grad = old * l2 + g[i] * scale if penalized else g[i] * scale
+            new, buf[i] = sgd_coordinate(old, grad, buf[i], hp, wd, mode, first)
             g[i] = old
             p[i] = new
             bad |= not math.isfinite(new)
@@ -298,25 +302,28 @@ A_LR, A_WD, A_W, A_1MW, A_B2, A_1MB2, A_BC2, A_EPS, A_STEP, A_DECAY = range(10)
 
 
 @_jit()
-def adam_step(p, g, scale, m, v, vmax, hp, wd, decoupled, amsgrad, lerp_small):
+def adam_step(p, g, scale, m, v, vmax, hp, wd, decoupled, amsgrad, lerp_small, penalized, l2):
     """Adam / AdamW on a flattened parameter, in optimizers.Adam's order of operations.
 
     hp: lr, weight_decay, w = 1 - β1 (the lerp weight), 1 - w, β2, 1 - β2,
-    √(1 - β2^t), eps, lr / (1 - β1^t), 1 - lr·weight_decay. g is consumed as in sgd_step.
+    √(1 - β2^t), eps, lr / (1 - β1^t), 1 - lr·weight_decay. g is consumed, and l2 · p added
+    to the gradient when ``penalized``, as in sgd_step.
     """
     if amsgrad:
-        return _adam_loop(p, g, scale, m, v, vmax, hp, wd, decoupled, True, lerp_small)
-    return _adam_loop(p, g, scale, m, v, vmax, hp, wd, decoupled, False, lerp_small)
+        return _adam_loop(
+            p, g, scale, m, v, vmax, hp, wd, decoupled, True, lerp_small, penalized, l2
+        )
+    return _adam_loop(p, g, scale, m, v, vmax, hp, wd, decoupled, False, lerp_small, penalized, l2)
 
 
 @_jit()
-def _adam_loop(p, g, scale, m, v, vmax, hp, wd, decoupled, amsgrad, lerp_small):
+def _adam_loop(p, g, scale, m, v, vmax, hp, wd, decoupled, amsgrad, lerp_small, penalized, l2):
     wdc, w, omw, b2, omb2 = hp[A_WD], hp[A_W], hp[A_1MW], hp[A_B2], hp[A_1MB2]
     bc2, eps, step, decay = hp[A_BC2], hp[A_EPS], hp[A_STEP], hp[A_DECAY]
     bad = False
     for i in range(p.shape[0]):
         old = p[i]
-        grad = g[i] * scale
+        grad = old * l2 + g[i] * scale if penalized else g[i] * scale
         q = old * decay if (decoupled and wd) else old
         d = old * wdc + grad if (wd and not decoupled) else grad
         diff = d - m[i]  # m ← lerp(m, d, w), with ATen's two branches

@@ -10,6 +10,9 @@ once per ``fit``:
   pass, the output layer (activation, loss, delta, accuracy) another, and SGD, Adam and AdamW
   update each parameter in one pass right after its gradient is made. The gradient buffer
   then holds the old weights, which is all the divergence guard needs to undo the step.
+- an optimizer that wraps one of those three to add a term on the weights only (as
+  deltaprop.sklearn's PenalizedOptimizer adds scikit-learn's L2 penalty) is fused too if it
+  offers the hook below: the term goes into the same pass.
 - other optimizers run their own ``step`` on the preallocated gradients, and without Numba
   the reference's NumPy functions fill the same buffers.
 """
@@ -39,6 +42,37 @@ from .optimizers import SGD, Adam, AdamW, Optimizer
 Array = np.ndarray
 
 
+def weight_term_hook(opt: Optimizer) -> tuple[Optimizer, Callable[..., float | None]] | None:
+    """The wrapped optimizer and the hook of an optimizer that adds a term on the weights
+    (never the biases) to another one's update, or None.
+
+    Such a wrapper has ``inner`` (the optimizer whose rule runs), ``decoupled`` and
+    ``weight_term(weights)``, which does one step's bookkeeping in place of ``step``, is
+    given the weights before the step, and returns None (no term), or c: coupled, the
+    gradient of each W becomes g + c W (c W computed first); decoupled, W ← c W before the
+    inner step.
+    """
+    hook = getattr(opt, "weight_term", None)
+    inner = getattr(opt, "inner", None)
+    if callable(hook) and isinstance(inner, Optimizer) and hasattr(opt, "decoupled"):
+        return inner, hook
+    return None
+
+
+def fusable(opt: Optimizer) -> bool:
+    """Whether the fused SGD/Adam/AdamW kernels compute ``opt.step`` (exact classes only: a
+    subclass may change the update rule), with a wrapper's weight term (above) folded in:
+    coupled always, decoupled as the kernels' decoupled decay, so for Adam and AdamW without
+    a decay of their own."""
+    wrapped = weight_term_hook(opt)
+    if wrapped is None:
+        return type(opt) in (SGD, Adam, AdamW)
+    inner = wrapped[0]
+    if type(inner) not in (SGD, Adam, AdamW):
+        return False
+    return not opt.decoupled or (isinstance(inner, Adam) and inner.weight_decay == 0)
+
+
 class BatchEngine:
     """Mini-batches of ``size`` rows (the last one may be smaller)."""
 
@@ -58,8 +92,10 @@ class BatchEngine:
         self.delta = [np.empty((size, k), dtype=dt) for k in sizes[1:]]
         self.gW = [np.empty_like(layer.W) for layer in net.layers]
         self.gb = [np.empty_like(layer.b) for layer in net.layers]
-        # Exact classes only: a subclass may change the update rule.
-        self.fused = self.K is not None and type(opt) in (SGD, Adam, AdamW)
+        self.fused = self.K is not None and fusable(opt)
+        # The optimizer whose kernel runs, and the wrapper's weight-term hook (or None).
+        wrapped = weight_term_hook(opt) if self.fused else None
+        self.core, self.weight_term = wrapped or (opt, None)
         self.backup = None if self.fused else [np.empty_like(p) for p in net.parameters()]
         self.hp = np.empty(10, dtype=dt)
         self._views: list[tuple[Array, ...]] = []
@@ -155,10 +191,13 @@ class BatchEngine:
         the weights from before the step put back, if a weight became non-finite."""
         layers, opt = self.net.layers, self.opt
         if self.fused:
-            opt.steps += 1
+            # Before any weight changes: the wrapper's term is taken on the old weights.
+            weights = self.net.parameters()[0::2]
+            term = None if self.weight_term is None else self.weight_term(weights)
+            self.core.steps += 1
             views = self._flat_views()
-            fill_hyperparameters(opt, self.hp)
-            update = self._fused_update(m)
+            fill_hyperparameters(self.core, self.hp)
+            update_W, update_b = self._fused_update(m, term)
         bad = False
         for i in range(len(layers) - 1, -1, -1):
             layer, delta = layers[i], self.delta[i][:m]
@@ -174,8 +213,8 @@ class BatchEngine:
                     np.sum(below, axis=0, out=self.gb[i - 1])
             np.matmul(delta.T, Xb if i == 0 else self.z[i - 1][:m], out=self.gW[i])
             if self.fused:
-                bad |= update(*views[2 * i])
-                bad |= update(*views[2 * i + 1])
+                bad |= update_W(*views[2 * i])
+                bad |= update_b(*views[2 * i + 1])
         params = self.net.parameters()
         grads = [g for pair in zip(self.gW, self.gb) for g in pair]
         if self.fused:
@@ -196,7 +235,7 @@ class BatchEngine:
         parameter, its gradient buffer, then the optimizer's buffers (the gradient stands in
         for those the settings leave unused). Made again only when the layers' arrays or the
         optimizer's state have been replaced (a callback may do either)."""
-        params, opt = self.net.parameters(), self.opt
+        params, opt = self.net.parameters(), self.core
         state = optimizer_buffers(opt, params)
         key = [state, *params]
         if self._views_key is None or any(a is not b for a, b in zip(key, self._views_key)):
@@ -211,13 +250,36 @@ class BatchEngine:
             self._views_key = key
         return self._views
 
-    def _fused_update(self, m: int) -> Callable[..., bool]:
-        """The kernel call for this step, taking one parameter's views; returns True if a
-        weight became non-finite."""
-        K, opt, hp = self.K, self.opt, self.hp
-        scale, wd = hp.dtype.type(-1.0 / m), opt.weight_decay != 0
+    def _fused_update(self, m: int, term: float | None) -> tuple[Callable[..., bool], ...]:
+        """The kernel calls for this step, for a weight matrix and for a bias, each taking one
+        parameter's views; they return True if a weight became non-finite. ``term`` is the
+        wrapper's weight term (see weight_term_hook), None without one."""
+        K, opt, hp = self.K, self.core, self.hp
+        dt = hp.dtype.type
+        scale, wd = dt(-1.0 / m), opt.weight_decay != 0
+        # Coupled: l2 · W joins the weights' gradient. Decoupled (only for Adam without a
+        # decay of its own, see fusable): the kernel's decoupled decay, by c, on W alone.
+        coupled = term is not None and not self.opt.decoupled  # type: ignore[attr-defined]
+        l2 = dt(term) if coupled else dt(0.0)
         if isinstance(opt, SGD):
             mode, first = sgd_mode(opt), opt.steps == 1
-            return lambda p, g, buf: K.sgd_step(p, g, scale, buf, hp, wd, mode, first)
-        flags = (wd, opt._decoupled, opt.amsgrad, abs(1.0 - opt.betas[0]) < 0.5)
-        return lambda p, g, m1, m2, top: K.adam_step(p, g, scale, m1, m2, top, hp, *flags)
+
+            def sgd(penalized: bool) -> Callable[..., bool]:
+                return lambda p, g, buf: K.sgd_step(
+                    p, g, scale, buf, hp, wd, mode, first, penalized, l2
+                )
+
+            return sgd(coupled), sgd(False)
+        rest = (opt.amsgrad, abs(1.0 - opt.betas[0]) < 0.5)
+        flags_b = (wd, opt._decoupled, *rest)
+        flags_W = flags_b
+        if term is not None and not coupled:
+            hp[K.A_DECAY] = term  # it was 1 - lr · 0: the inner Adam has no decay of its own
+            flags_W = (True, True, *rest)
+
+        def adam(flags: tuple[bool, ...], penalized: bool) -> Callable[..., bool]:
+            return lambda p, g, m1, m2, top: K.adam_step(
+                p, g, scale, m1, m2, top, hp, *flags, penalized, l2
+            )
+
+        return adam(flags_W, coupled), adam(flags_b, False)

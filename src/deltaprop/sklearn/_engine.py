@@ -110,27 +110,42 @@ class PenalizedOptimizer(Optimizer):
         penalty, self.penalty = self.penalty, 0.0
         return penalty
 
-    def step(self, params: Sequence[np.ndarray], grads: Sequence[np.ndarray]) -> None:
+    def weight_term(self, weights: Sequence[np.ndarray]) -> float | None:
+        """One step's bookkeeping, and the term it adds to the ``weights`` (the parameters
+        before the step): None when alpha is 0; coupled, c with the gradient of W becoming
+        g + c W (c = alpha / m), the step's penalty added to ``penalty``; decoupled, c with
+        W ← c W before the wrapped step (c = 1 - lr · alpha).
+
+        :meth:`step` is built on it, and deltaprop's batch engine calls it instead of
+        ``step`` when it runs the wrapped optimizer's fused update with this term folded in
+        (see deltaprop/minibatch.py), so both keep the same count of steps and penalty.
+        """
         m = self._sizes[self._k % len(self._sizes)]
         self._k += 1
         if self.alpha == 0.0:
-            self.inner.step(params, grads)
-            return
-        weights = params[0::2]
+            return None
         if self.decoupled:
-            shrink = 1.0 - self.inner.lr * self.alpha
-            for W in weights:
-                W *= shrink
+            return 1.0 - self.inner.lr * self.alpha
+        self.penalty += 0.5 * self.alpha * sum(float(np.vdot(W, W)) for W in weights)
+        return self.alpha / m
+
+    def step(self, params: Sequence[np.ndarray], grads: Sequence[np.ndarray]) -> None:
+        weights = params[0::2]
+        c = self.weight_term(weights)
+        if c is None:
             self.inner.step(params, grads)
             return
-        self.penalty += 0.5 * self.alpha * sum(float(np.vdot(W, W)) for W in weights)
+        if self.decoupled:
+            for W in weights:
+                W *= c
+            self.inner.step(params, grads)
+            return
         if self._scratch is None:
             self._scratch = [np.empty_like(W) for W in weights]
         # Separate buffers, because Optimizer.step promises to only read its grads.
         adjusted = list(grads)
-        scale = self.alpha / m
         for i, (W, buf) in enumerate(zip(weights, self._scratch)):
-            np.multiply(W, scale, out=buf)
+            np.multiply(W, c, out=buf)
             buf += grads[2 * i]
             adjusted[2 * i] = buf
         self.inner.step(params, adjusted)

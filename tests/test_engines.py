@@ -95,3 +95,18 @@ def test_kernels_compile_uncached_when_no_cache_can_be_written(monkeypatch):
         return 2 * x
 
     assert twice(21) == 42
+
+
+def test_small_fits_skip_loading_the_kernels(monkeypatch):
+    from deltaprop import fastpath
+
+    monkeypatch.setattr(fastpath, "_kernels", None)  # as in a fresh process
+    net = dp.Network([64, 64, 10], output_activation="softmax", loss="cross_entropy", seed=0)
+    # The CLI's digits default (1,294 examples, 30 epochs, batch 32): cheaper on NumPy alone.
+    assert fastpath.engine_for_size(net, 1294, 30, 32) == "reference"
+    # Online learning saves ~60 µs a step: worth loading the kernels for 40,000 steps.
+    assert fastpath.engine_for_size(net, 1294, 30, 1) == "auto"
+    big = dp.Network([784, 256, 128, 10], output_activation="softmax", loss="cross_entropy")
+    assert fastpath.engine_for_size(big, 60_000, 3, 128) == "auto"
+    monkeypatch.setattr(fastpath, "_kernels", object())  # already loaded: always use them
+    assert fastpath.engine_for_size(net, 10, 1, 32) == "auto"

@@ -108,6 +108,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         default=None,
         help="step/exponential factor (default: 0.1 / 0.95)",
     )
+    opt.add_argument(
+        "--engine",
+        choices=("auto", "reference", "online", "batch"),
+        default="auto",
+        help="training engine: the fused Numba kernels (online, batch), the readable NumPy "
+        "path (reference), or auto: the kernels unless the run is too small to repay "
+        "loading them (default: auto)",
+    )
     opt.add_argument("--epochs", type=_common.positive_int, default=30)
     opt.add_argument(
         "--batch-size",
@@ -197,6 +205,14 @@ def _schedule(args: argparse.Namespace, opt):
     if args.schedule == "cosine":
         return schedules.CosineAnnealingLR(opt, T_max=args.epochs)
     return schedules.ReduceLROnPlateau(opt, factor=args.gamma or 0.1, patience=5)
+
+
+def _engine(requested: str, net, n_examples: int, epochs: int, batch_size: int) -> str:
+    if requested != "auto":
+        return requested
+    from ..fastpath import engine_for_size
+
+    return engine_for_size(net, n_examples, epochs, batch_size)
 
 
 def _output_folder(requested: str | None) -> Path:
@@ -291,6 +307,7 @@ def run(args: argparse.Namespace) -> int:
         scheduler=schedule,
         callbacks=callbacks,
         verbose=not args.quiet,
+        engine=_engine(args.engine, net, len(train), args.epochs, args.batch_size),
         checkpoint=args.checkpoint,
         checkpoint_every=args.checkpoint_every,
         resume=args.resume,

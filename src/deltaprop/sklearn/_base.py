@@ -248,7 +248,9 @@ class BaseMLP(BaseEstimator, ABC):
                 shuffle=self.shuffle,
                 callbacks=[monitor],
                 accuracy=False,
-                engine=_engine_for(self.network_, n_train, 1 if incremental else self.max_iter),
+                engine=_engine_for(
+                    self.network_, n_train, 1 if incremental else self.max_iter, batch_size
+                ),
             )
         except TrainingDivergedError as exc:
             raise ValueError(
@@ -370,13 +372,9 @@ class BaseMLP(BaseEstimator, ABC):
         return bool(np.isfinite(outputs).all())
 
 
-def _engine_for(net, n_examples: int, epochs: int) -> str:
-    """'auto' (the fused Numba kernels) unless they are not loaded in this process yet and the
-    fit is too small to repay loading them: importing Numba and its cached kernels costs about
-    0.4 s, more than the kernels save below roughly 2e9 multiply-adds (the reference NumPy
-    path fits scikit-learn's digits defaults in ~0.6 s cold, the fused one in ~0.9 s)."""
-    from .. import fastpath
+def _engine_for(net, n_examples: int, epochs: int, batch_size: int) -> str:
+    """The engine for a fit: the fused kernels unless loading them would cost more than they
+    save (see :func:`deltaprop.fastpath.engine_for_size`)."""
+    from ..fastpath import engine_for_size
 
-    if fastpath._kernels or n_examples * epochs * net.n_parameters > 2e9:
-        return "auto"
-    return "reference"
+    return engine_for_size(net, n_examples, epochs, batch_size)

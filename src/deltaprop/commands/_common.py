@@ -66,6 +66,27 @@ def model_inputs(net, X: np.ndarray) -> np.ndarray:
     return Scaler.from_dict(scaler_state).transform(X)
 
 
+def model_task(net) -> str:
+    """What a model was trained for: its metadata says, else its output layer suggests."""
+    if net.metadata.get("task"):
+        return net.metadata["task"]
+    regression = net.loss_function.name == "mse" and net.layers[-1].activation.name == "identity"
+    return "regression" if regression else "classification"
+
+
+def load_for_model(net, data: str, *, target: str | None, labels: str | None, seed: int):
+    """A data set read the way the model's training data was (its target column and task)."""
+    from ..datasets import load_dataset
+
+    return load_dataset(
+        data,
+        target=target or net.metadata.get("target"),
+        task=model_task(net),
+        labels=labels,
+        seed=seed,
+    )
+
+
 def align_labels(dataset, model_class_names: Sequence[str] | None, option: str) -> np.ndarray:
     """The dataset's labels renumbered to the model's classes, matched by class name."""
     if dataset.y is None:

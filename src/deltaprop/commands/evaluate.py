@@ -25,21 +25,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..datasets import load_dataset, one_hot
+    from ..datasets import one_hot
 
     net = _common.load_model(args.model)
     meta = net.metadata
-    task = meta.get("task") or (
-        "regression"
-        if net.loss_function.name == "mse" and net.layers[-1].activation.name == "identity"
-        else "classification"
-    )
-    dataset = load_dataset(
-        args.data,
-        target=args.target or meta.get("target"),
-        task=task,
-        labels=args.labels,
-        seed=args.seed,
+    task = _common.model_task(net)
+    dataset = _common.load_for_model(
+        net, args.data, target=args.target, labels=args.labels, seed=args.seed
     )
     X = _common.model_inputs(net, net.check_inputs(dataset.X, name=f"{dataset.name} features"))
     outputs = net.predict(X)

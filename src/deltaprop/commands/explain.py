@@ -275,19 +275,10 @@ def _from_model(args: argparse.Namespace):
         t = args.t[0] if len(args.t) == 1 and net.loss_function.name == "cross_entropy" else args.t
         return net, x, t, default, input_names, output_names
 
-    from ..datasets import load_dataset, one_hot
+    from ..datasets import one_hot
 
-    task = meta.get("task") or (
-        "regression"
-        if net.loss_function.name == "mse" and net.layers[-1].activation.name == "identity"
-        else "classification"
-    )
-    dataset = load_dataset(
-        args.data,
-        target=args.target or meta.get("target"),
-        task=task,
-        labels=args.labels,
-        seed=args.seed,
+    dataset = _common.load_for_model(
+        net, args.data, target=args.target, labels=args.labels, seed=args.seed
     )
     if dataset.y is None:
         raise UsageError(f"--data {args.data}: no target column; a training step needs targets")

@@ -110,3 +110,15 @@ def test_small_fits_skip_loading_the_kernels(monkeypatch):
     assert fastpath.engine_for_size(big, 60_000, 3, 128) == "auto"
     monkeypatch.setattr(fastpath, "_kernels", object())  # already loaded: always use them
     assert fastpath.engine_for_size(net, 10, 1, 32) == "auto"
+
+
+def test_lazy_names_and_submodules_resolve_from_a_fresh_import():
+    code = (
+        "import sys, deltaprop as dp\n"
+        "assert 'deltaprop.datasets' not in sys.modules\n"
+        "assert dp.datasets.Scaler and dp.load_dataset and dp.ModelFileError and dp.save\n"
+        "try:\n    dp.no_such_name\nexcept AttributeError:\n    pass\n"
+        "else:\n    raise SystemExit('no AttributeError')\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr

@@ -65,8 +65,13 @@ _LAZY = {
 
 
 def __getattr__(name: str) -> object:
-    if name not in _LAZY:
-        raise AttributeError(f"module 'deltaprop' has no attribute {name!r}")
     from importlib import import_module
 
-    return getattr(import_module(f"deltaprop.{_LAZY[name]}"), name)
+    if name in _LAZY:
+        return getattr(import_module(f"deltaprop.{_LAZY[name]}"), name)
+    try:  # a submodule not imported yet: dp.datasets, dp.plot, dp.sklearn, ...
+        return import_module(f"deltaprop.{name}")
+    except ModuleNotFoundError as exc:
+        if exc.name != f"deltaprop.{name}":
+            raise
+    raise AttributeError(f"module 'deltaprop' has no attribute {name!r}")

@@ -251,6 +251,7 @@ def test_divergence_stops_with_epoch_and_batch_and_keeps_finite_weights():
         ({"callbacks": [object()]}, "Callback objects"),
         ({"scheduler": dp.StepLR(dp.SGD(lr=0.1), 2)}, "built on the optimizer"),
         ({"accuracy": "sometimes"}, "accuracy='sometimes'"),
+        ({"accuracy": "sometimes", "validation_split": 0.5}, "accuracy='sometimes'"),
     ],
 )
 def test_bad_fit_arguments_are_refused_before_any_change(kwargs, message):

@@ -166,16 +166,43 @@ def _early_stopping(spec: object) -> EarlyStopping | None:
     )
 
 
+def _check_accuracy(accuracy: object) -> None:
+    if accuracy not in (True, False, "auto"):
+        raise ValueError(f"accuracy must be True, False or 'auto'. Received: accuracy={accuracy!r}")
+
+
 def _wants_accuracy(net: Network, T: Array, accuracy: object) -> bool:
     if accuracy in (True, False):
         return bool(accuracy)
-    if accuracy != "auto":
-        raise ValueError(f"accuracy must be True, False or 'auto'. Received: accuracy={accuracy!r}")
     if net.loss_function.name != "mse":
         return True
     # Squared error on 0/1 targets (the seed's classifiers): one-hot rows or a single 0/1 column.
     binary = bool(np.all((T == 0) | (T == 1)))
     return binary and (T.shape[1] == 1 or bool(np.all(T.sum(axis=1) == 1)))
+
+
+def _validation_part(
+    net: Network, X: Array, validation_data: object, validation_split: float
+) -> tuple[Array | None, Array | None, int]:
+    """Checked (X_val, T_val) when given, else how many examples validation_split sets aside."""
+    if validation_data is not None and validation_split:
+        raise ValueError("give validation_data or validation_split, not both")
+    X_val = T_val = None
+    n_val = 0
+    if validation_data is not None:
+        if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
+            raise ValueError("validation_data must be a pair (X_val, T_val)")
+        X_val = net.check_inputs(validation_data[0], "X_val")
+        T_val = net.check_targets(validation_data[1], X_val.shape[0], "T_val")
+    elif validation_split:
+        validation_split = check_fraction(validation_split, "validation_split")
+        n_val = int(round(X.shape[0] * validation_split))
+        if n_val < 1 or n_val >= X.shape[0]:
+            raise ValueError(
+                f"validation_split={validation_split} of {X.shape[0]} examples leaves "
+                f"{n_val} for validation and {X.shape[0] - n_val} for training; both need >= 1"
+            )
+    return X_val, T_val, n_val
 
 
 def fit(
@@ -248,23 +275,8 @@ def fit(
     for hook in hooks:
         if not any(hasattr(hook, name) for name in vars(Callback) if name.startswith("on_")):
             raise ValueError(f"callbacks must be Callback objects. Received: {hook!r}")
-    if validation_data is not None and validation_split:
-        raise ValueError("give validation_data or validation_split, not both")
-    X_val = T_val = None
-    n_val = 0
-    if validation_data is not None:
-        if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
-            raise ValueError("validation_data must be a pair (X_val, T_val)")
-        X_val = net.check_inputs(validation_data[0], "X_val")
-        T_val = net.check_targets(validation_data[1], X_val.shape[0], "T_val")
-    elif validation_split:
-        validation_split = check_fraction(validation_split, "validation_split")
-        n_val = int(round(X.shape[0] * validation_split))
-        if n_val < 1 or n_val >= X.shape[0]:
-            raise ValueError(
-                f"validation_split={validation_split} of {X.shape[0]} examples leaves "
-                f"{n_val} for validation and {X.shape[0] - n_val} for training; both need >= 1"
-            )
+    _check_accuracy(accuracy)
+    X_val, T_val, n_val = _validation_part(net, X, validation_data, validation_split)
     n = X.shape[0] - n_val
     size = n if batch_size is None else min(batch_size, n)
     checkpoint_every = check_positive_int(checkpoint_every, "checkpoint_every")

@@ -33,13 +33,11 @@ import json
 import math
 import os
 import secrets
-import struct
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import safetensors.numpy
-from safetensors import SafetensorError, deserialize
 
 from . import persistence
 from .network import Network
@@ -319,9 +317,7 @@ def _take(path: object, arrays: dict, name: str, shape: tuple, dtype: np.dtype) 
             f"tensor {name} has shape {array.shape} and dtype {array.dtype}; "
             f"the network needs {tuple(shape)} and {dtype}",
         )
-    if not np.isfinite(array).all():
-        raise _fail(path, f"tensor {name} contains NaN or inf")
-    return array
+    return array  # finite: read_safetensors checked every float tensor
 
 
 def _permutation(path: object, array: np.ndarray | None, name: str) -> np.ndarray | None:
@@ -338,82 +334,56 @@ def _permutation(path: object, array: np.ndarray | None, name: str) -> np.ndarra
 
 def _read_tensors(path: str | os.PathLike) -> tuple[dict, dict[str, np.ndarray]]:
     """The checked JSON document and every tensor, each size checked against the file's."""
-    with open(path, "rb") as f:
-        size = os.fstat(f.fileno()).st_size
-        prefix = f.read(8)
-        try:
-            persistence._check_prefix(path, prefix, size)
-        except persistence.ModelFileError as exc:
-            raise CheckpointError(str(exc).replace("model file", "checkpoint")) from None
-        (header_len,) = struct.unpack("<Q", prefix)
-        header_bytes = f.read(header_len)
-        header = persistence._parse_json(path, header_bytes, "the safetensors header")
-        if not isinstance(header, dict):
-            raise _fail(path, "the safetensors header is not a JSON object")
-        meta = header.get("__metadata__")
-        if not isinstance(meta, dict) or not isinstance(meta.get(persistence.METADATA_KEY), str):
-            raise _fail(path, "not a deltaprop checkpoint: no 'deltaprop' metadata")
-        document = _decode(
-            persistence._parse_json(
-                path, meta[persistence.METADATA_KEY], "the 'deltaprop' metadata"
-            )
+    return persistence.read_safetensors(path, _check_header, "a deltaprop checkpoint")
+
+
+def _check_header(path: object, header: object) -> tuple[dict, dict]:
+    """The checkpoint document and {tensor: (dtype, shape, offsets)}; which tensors must be
+    there, and their shapes, is checked against the architecture when they are taken."""
+    if not isinstance(header, dict):
+        raise _fail(path, "the safetensors header is not a JSON object")
+    meta = header.get("__metadata__")
+    if not isinstance(meta, dict) or not isinstance(meta.get(persistence.METADATA_KEY), str):
+        raise _fail(path, "not a deltaprop checkpoint: no 'deltaprop' metadata")
+    document = _decode(
+        persistence._parse_json(path, meta[persistence.METADATA_KEY], "the 'deltaprop' metadata")
+    )
+    if not isinstance(document, dict) or document.get("format") != FORMAT_NAME:
+        found = document.get("format") if isinstance(document, dict) else None
+        hint = (
+            " (a model file: pass it to dp.load instead)"
+            if found == persistence.FORMAT_NAME
+            else ""
         )
-        if not isinstance(document, dict) or document.get("format") != FORMAT_NAME:
-            found = document.get("format") if isinstance(document, dict) else None
-            hint = (
-                " (a model file: pass it to dp.load instead)"
-                if (found == persistence.FORMAT_NAME)
-                else ""
-            )
-            raise _fail(path, f"not a deltaprop checkpoint: format is {found!r}{hint}")
-        version = document.get("format_version")
-        if not persistence._is_int(version, 1) or version > FORMAT_VERSION:
-            raise _fail(
-                path,
-                f"checkpoint format version {version!r} is not one this deltaprop "
-                f"reads (up to {FORMAT_VERSION})",
-            )
-        persistence._check_network(path, document.get("network"))
-        specs, data_len = {}, 0
-        for name, entry in header.items():
-            if name == "__metadata__":
-                continue
-            if not (
-                isinstance(entry, dict)
-                and entry.get("dtype") in _DTYPES
-                and isinstance(entry.get("shape"), list)
-                and all(persistence._is_int(n) for n in entry["shape"])
-                and isinstance(entry.get("data_offsets"), list)
-                and len(entry["data_offsets"]) == 2
-                and all(persistence._is_int(o) for o in entry["data_offsets"])
-            ):
-                raise _fail(path, f"tensor {name!r}: its header entry is not valid")
-            dtype = _DTYPES[entry["dtype"]]
-            start, end = entry["data_offsets"]
-            if end - start != math.prod(entry["shape"]) * dtype.itemsize:
-                raise _fail(path, f"tensor {name}: data_offsets do not span its data")
-            specs[name] = (dtype, tuple(entry["shape"]))
-            data_len = max(data_len, end)
-        expected = 8 + header_len + data_len
-        if size != expected:
-            raise _fail(
-                path,
-                f"the header describes {expected} bytes but the file has {size}: "
-                f"{'truncated' if size < expected else 'extra bytes at the end'}",
-            )
-        data = prefix + header_bytes + f.read(data_len)
-    try:
-        views = dict(deserialize(data))
-    except SafetensorError as exc:
-        raise _fail(path, f"not a valid safetensors file: {exc}") from None
-    arrays = {
-        name: np.array(
-            np.frombuffer(views[name]["data"], dtype=dtype).reshape(shape),
-            dtype=dtype.newbyteorder("="),
+        raise _fail(path, f"not a deltaprop checkpoint: format is {found!r}{hint}")
+    version = document.get("format_version")
+    if not persistence._is_int(version, 1) or version > FORMAT_VERSION:
+        raise _fail(
+            path,
+            f"checkpoint format version {version!r} is not one this deltaprop "
+            f"reads (up to {FORMAT_VERSION})",
         )
-        for name, (dtype, shape) in specs.items()
-    }
-    return document, arrays
+    persistence._check_network(path, document.get("network"))
+    specs = {}
+    for name, entry in header.items():
+        if name == "__metadata__":
+            continue
+        if not (
+            isinstance(entry, dict)
+            and entry.get("dtype") in _DTYPES
+            and isinstance(entry.get("shape"), list)
+            and all(persistence._is_int(n) for n in entry["shape"])
+            and isinstance(entry.get("data_offsets"), list)
+            and len(entry["data_offsets"]) == 2
+            and all(persistence._is_int(o) for o in entry["data_offsets"])
+        ):
+            raise _fail(path, f"tensor {name!r}: its header entry is not valid")
+        dtype = _DTYPES[entry["dtype"]]
+        start, end = entry["data_offsets"]
+        if end - start != math.prod(entry["shape"]) * dtype.itemsize:
+            raise _fail(path, f"tensor {name}: data_offsets do not span its data")
+        specs[name] = (dtype, tuple(entry["shape"]), (start, end))
+    return document, specs
 
 
 # ------------------------------------------------------------------------------- in fit

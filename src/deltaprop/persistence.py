@@ -26,6 +26,7 @@ import math
 import os
 import secrets
 import struct
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -259,14 +260,30 @@ def _fail(path: object, message: str) -> ModelFileError:
 
 
 def _read_checked(path: str | os.PathLike) -> tuple[dict, dict[str, np.ndarray]]:
+    return read_safetensors(path, _check_header)
+
+
+def read_safetensors(
+    path: str | os.PathLike,
+    check_header: Callable[[object, object], tuple[dict, dict]],
+    expected: str = "a deltaprop model file",
+) -> tuple[dict, dict[str, np.ndarray]]:
+    """The JSON document and the tensors of a deltaprop safetensors file (a model file, or a
+    checkpoint: :mod:`deltaprop.checkpoint`), every size checked against the file's before
+    anything is allocated and every float finite.
+
+    ``check_header(path, header)`` validates the parsed safetensors header and returns the
+    document and {tensor name: (dtype, shape, (start, end))}; ``expected`` names the kind of
+    file in errors. Raises ModelFileError.
+    """
     with open(path, "rb") as f:
         size = os.fstat(f.fileno()).st_size
         prefix = f.read(_SAFETENSORS_PREFIX)
-        _check_prefix(path, prefix, size)
+        _check_prefix(path, prefix, size, expected)
         (header_len,) = struct.unpack("<Q", prefix)
         header_bytes = f.read(header_len)
         header = _parse_json(path, header_bytes, "the safetensors header")
-        document, specs = _check_header(path, header)
+        document, specs = check_header(path, header)
         data_len = max((end for _, _, (_, end) in specs.values()), default=0)
         expected_size = _SAFETENSORS_PREFIX + header_len + data_len
         if size != expected_size:
@@ -297,7 +314,9 @@ def _read_checked(path: str | os.PathLike) -> tuple[dict, dict[str, np.ndarray]]
     return document, arrays
 
 
-def _check_prefix(path: object, prefix: bytes, size: int) -> None:
+def _check_prefix(
+    path: object, prefix: bytes, size: int, expected: str = "a deltaprop model file"
+) -> None:
     """The first 8 bytes must declare a header that fits in the file."""
     if len(prefix) == _SAFETENSORS_PREFIX:
         (header_len,) = struct.unpack("<Q", prefix)
@@ -319,7 +338,7 @@ def _check_prefix(path: object, prefix: bytes, size: int) -> None:
         )
     else:
         kind = "this is not a safetensors file, or it is truncated"
-    raise _fail(path, f"{kind}, not a deltaprop model file (safetensors): {problem}")
+    raise _fail(path, f"{kind}, not {expected} (safetensors): {problem}")
 
 
 def _parse_json(path: object, raw: bytes | str, what: str) -> object:

@@ -55,26 +55,6 @@ def _numbers(text: str) -> list[float]:
     return values
 
 
-def _non_negative_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number; got {text!r}") from None
-    if not np.isfinite(value) or value < 0:
-        raise argparse.ArgumentTypeError(f"expected a finite number >= 0; got {text!r}")
-    return value
-
-
-def _non_negative_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0; got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0; got {text!r}")
-    return value
-
-
 def add_arguments(p: argparse.ArgumentParser) -> None:
     src = p.add_argument_group("what to explain (default: the classic 2-2-2 example)")
     src.add_argument("--model", metavar="FILE", help="a model file (deltaprop train, net.save)")
@@ -130,7 +110,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     step.add_argument(
         "--lr",
-        type=_non_negative_float,
+        type=_common.non_negative_float,
         help=f"learning rate η (default: {CLASSIC_LR} for the classic example and "
         f"--weights, the model's training optimizer's for --model, else "
         f"{DEFAULT_MODEL_LR})",
@@ -184,7 +164,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     out.add_argument(
         "--detail",
-        type=_non_negative_int,
+        type=_common.non_negative_int,
         default=3,
         metavar="N",
         help="weights per layer whose multi-line optimizer rule is written out "
@@ -195,7 +175,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     out.add_argument(
         "--width",
-        type=_non_negative_int,
+        type=_common.non_negative_int,
         default=100,
         help="break longer lines (default 100; 0: never)",
     )

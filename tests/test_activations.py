@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import deltaprop as dp
-from deltaprop.activations import ACTIVATIONS, get_activation, softmax, softmax_backward
+from deltaprop.core.activations import ACTIVATIONS, get_activation, softmax, softmax_backward
 
 ELEMENTWISE = [name for name, act in ACTIVATIONS.items() if act.elementwise]
 

@@ -13,7 +13,8 @@ import numpy as np
 import pytest
 
 import deltaprop as dp
-from deltaprop.checkpoint import CheckpointError, load_checkpoint
+from deltaprop.errors import CheckpointError
+from deltaprop.io.checkpoint_file import load_checkpoint
 
 # The training each test runs, as a script for fresh processes. argv: mode, folder, case.
 SCRIPT = r'''

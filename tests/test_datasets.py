@@ -14,7 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from deltaprop.datasets import (
+from deltaprop.data.datasets import (
     BUILTINS,
     DataError,
     Dataset,

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import deltaprop as dp
-from deltaprop import fastpath
+from deltaprop.train.engines import choose as fastpath
 
 
 def test_import_deltaprop_loads_none_of_the_heavy_modules():
@@ -23,14 +23,14 @@ def test_import_deltaprop_loads_none_of_the_heavy_modules():
     top = {name.split(".")[0] for name in loaded}
     assert "deltaprop" in top and "numpy" in top
     assert not top & {"numba", "llvmlite", "matplotlib", "sklearn", "torch", "scipy"}, top
-    assert not loaded & {"deltaprop.kernels", "deltaprop.online_kernel"}
+    assert not loaded & {"deltaprop.train.engines.kernels", "deltaprop.train.engines.online_kernel"}
 
 
 @pytest.fixture
 def without_numba(monkeypatch):
     """Make ``import numba`` fail as it does where Numba is not installed."""
     monkeypatch.setitem(sys.modules, "numba", None)
-    monkeypatch.delitem(sys.modules, "deltaprop.kernels", raising=False)
+    monkeypatch.delitem(sys.modules, "deltaprop.train.engines.kernels", raising=False)
     monkeypatch.setattr(fastpath, "_kernels", None)
 
 
@@ -79,7 +79,7 @@ def test_batch_engine_on_numpy_alone_equals_reference(without_numba, make_opt, d
 
 def test_kernels_compile_uncached_when_no_cache_can_be_written(monkeypatch):
     numba = pytest.importorskip("numba")
-    from deltaprop import kernels
+    from deltaprop.train.engines import kernels
 
     real_njit = numba.njit
 
@@ -98,7 +98,7 @@ def test_kernels_compile_uncached_when_no_cache_can_be_written(monkeypatch):
 
 
 def test_small_fits_skip_loading_the_kernels(monkeypatch):
-    from deltaprop import fastpath
+    from deltaprop.train.engines import choose as fastpath
 
     monkeypatch.setattr(fastpath, "_kernels", None)  # as in a fresh process
     net = dp.Network([64, 64, 10], output_activation="softmax", loss="cross_entropy", seed=0)
@@ -115,7 +115,7 @@ def test_small_fits_skip_loading_the_kernels(monkeypatch):
 def test_lazy_names_and_submodules_resolve_from_a_fresh_import():
     code = (
         "import sys, deltaprop as dp\n"
-        "assert 'deltaprop.datasets' not in sys.modules\n"
+        "assert 'deltaprop.data.datasets' not in sys.modules\n"
         "assert dp.datasets.Scaler and dp.load_dataset and dp.ModelFileError and dp.save\n"
         "try:\n    dp.no_such_name\nexcept AttributeError:\n    pass\n"
         "else:\n    raise SystemExit('no AttributeError')\n"

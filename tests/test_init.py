@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from deltaprop.init import INITIALIZERS, get_initializer
+from deltaprop.core.init import INITIALIZERS, get_initializer
 
 
 def draw(name, fan_in=400, fan_out=300, seed=0):

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 import deltaprop as dp
-from deltaprop import fastpath
+from deltaprop.train.engines import choose as fastpath
 
 pytest.importorskip("numba")
 
@@ -344,8 +344,8 @@ def test_batch_engine_folds_a_penalized_optimizers_weight_term_into_its_kernels(
     make_inner, decoupled, fused, dtype
 ):
     pytest.importorskip("sklearn")
-    from deltaprop.minibatch import fusable
     from deltaprop.sklearn._engine import PenalizedOptimizer
+    from deltaprop.train.engines.batch import fusable
 
     X, T = problem("softmax", "cross_entropy", n=40, n_in=5, n_out=3)
     fast, ref = pair([5, 8, 6, 3], ["relu", "tanh"], "softmax", "cross_entropy", dtype)

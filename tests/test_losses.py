@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from deltaprop.activations import get_activation, sigmoid, softmax
-from deltaprop.losses import get_loss, prepare_targets
+from deltaprop.core.activations import get_activation, sigmoid, softmax
+from deltaprop.core.losses import get_loss, prepare_targets
 
 SIGMOID = get_activation("sigmoid")
 SOFTMAX = get_activation("softmax")

@@ -1,4 +1,4 @@
-"""deltaprop.optimizers against torch.optim trajectories recorded in fixtures/optimizers.npz.
+"""deltaprop.optim.optimizers against torch.optim trajectories recorded in fixtures/optimizers.npz.
 
 The fixture is written by fixtures/make_optimizer_fixtures.py (needs torch); these tests
 only read it, so they run without torch.
@@ -17,7 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from deltaprop.optimizers import SGD, Adagrad, Adam, AdamW, Optimizer, RMSprop, get_optimizer
+from deltaprop.optim.optimizers import SGD, Adagrad, Adam, AdamW, Optimizer, RMSprop, get_optimizer
 
 FIXTURE = Path(__file__).parent / "fixtures" / "optimizers.npz"
 with np.load(FIXTURE, allow_pickle=False) as _data:

@@ -14,8 +14,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import deltaprop as dp
-from deltaprop.persistence import FORMAT_VERSION, ModelFileError, load, read_info, save
-from deltaprop.preprocessing import Scaler
+from deltaprop import load
+from deltaprop.data.preprocessing import Scaler
+from deltaprop.io.model_file import FORMAT_VERSION, ModelFileError, read_info, save
 
 ARCHITECTURES = [
     # sizes, hidden activation(s), output activation, loss, dtype

@@ -1,4 +1,4 @@
-"""deltaprop.schedules against torch.optim.lr_scheduler sequences in fixtures/optimizers.npz.
+"""deltaprop.optim.schedules against torch.optim.lr_scheduler sequences in fixtures/optimizers.npz.
 
 The fixture is written by fixtures/make_optimizer_fixtures.py (needs torch); these tests
 only read it, so they run without torch.
@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from deltaprop.optimizers import SGD, Adam
-from deltaprop.schedules import (
+from deltaprop.optim.optimizers import SGD, Adam
+from deltaprop.optim.schedules import (
     CosineAnnealingLR,
     ExponentialLR,
     ReduceLROnPlateau,

@@ -579,8 +579,8 @@ def test_pickle_round_trip_keeps_coefs_tied_to_the_network(small):
 def test_fused_batch_engine_fits_the_penalty_like_the_reference(small, monkeypatch, solver):
     # With alpha > 0 the batch engine folds the L2 term into its fused kernels; the estimator
     # must come out as on the readable reference path (loss curve included).
-    from deltaprop import fastpath
     from deltaprop.sklearn import _base
+    from deltaprop.train.engines import choose as fastpath
 
     if fastpath.load_kernels() is None:
         pytest.skip("Numba is not available")

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import deltaprop as dp
-from deltaprop.validation import check_inputs
+from deltaprop.core.validation import check_inputs
 
 
 @pytest.fixture

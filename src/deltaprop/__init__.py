@@ -1,18 +1,30 @@
-"""deltaprop: neural networks trained by backpropagation, exactly as the textbook writes it."""
+"""deltaprop: neural networks trained by backpropagation, exactly as the textbook writes it.
 
-from .activations import ACTIVATIONS, Activation, get_activation
-from .explain import Trace, explain
-from .gradcheck import gradcheck, numerical_gradients
-from .init import INITIALIZERS, get_initializer
-from .losses import LOSSES, Loss, get_loss
-from .network import ForwardPass, Layer, Network
-from .optimizers import SGD, Adagrad, Adam, AdamW, Optimizer, RMSprop, get_optimizer
-from .schedules import CosineAnnealingLR, ExponentialLR, ReduceLROnPlateau, StepLR
-from .training import Callback, EarlyStopping, History, TrainingDivergedError, fit
+The package is layered (see docs/architecture.md): errors → core → optim → data, io → train →
+explain → plot → model → sklearn → cli. This module gathers the public names.
+"""
 
-# The one place the version is written; pyproject.toml reads it from here. A literal rather
-# than importlib.metadata, which alone costs a third of `import numpy`.
-__version__ = "0.1.0"
+from deltaprop import _moved
+from deltaprop._version import __version__
+from deltaprop.core.activations import ACTIVATIONS, Activation, get_activation
+from deltaprop.core.gradcheck import gradcheck, numerical_gradients
+from deltaprop.core.init import INITIALIZERS, get_initializer
+from deltaprop.core.losses import LOSSES, Loss, get_loss
+from deltaprop.core.network import ForwardPass, Layer
+from deltaprop.errors import (
+    CheckpointError,
+    DataError,
+    ModelFileError,
+    TrainingDivergedError,
+)
+from deltaprop.explain import Trace, explain
+from deltaprop.model import Network, load, save
+from deltaprop.optim.optimizers import SGD, Adagrad, Adam, AdamW, Optimizer, RMSprop, get_optimizer
+from deltaprop.optim.schedules import CosineAnnealingLR, ExponentialLR, ReduceLROnPlateau, StepLR
+from deltaprop.train.callbacks import Callback, EarlyStopping, History
+from deltaprop.train.loop import fit
+
+_moved.install()
 
 __all__ = [
     "ACTIVATIONS",
@@ -23,6 +35,7 @@ __all__ = [
     "Adam",
     "AdamW",
     "Callback",
+    "CheckpointError",
     "CosineAnnealingLR",
     "DataError",
     "EarlyStopping",
@@ -40,6 +53,7 @@ __all__ = [
     "StepLR",
     "Trace",
     "TrainingDivergedError",
+    "__version__",
     "explain",
     "fit",
     "get_activation",
@@ -53,23 +67,15 @@ __all__ = [
     "save",
 ]
 
-# Data sets (scikit-learn) and model files (safetensors) load on first use, so that
-# `import deltaprop` costs little more than NumPy.
-_LAZY = {
-    "DataError": "datasets",
-    "load_dataset": "datasets",
-    "ModelFileError": "persistence",
-    "load": "persistence",
-    "save": "persistence",
-}
-
 
 def __getattr__(name: str) -> object:
     from importlib import import_module
 
-    if name in _LAZY:
-        return getattr(import_module(f"deltaprop.{_LAZY[name]}"), name)
-    try:  # a submodule not imported yet: dp.datasets, dp.plot, dp.sklearn, ...
+    if name == "load_dataset":  # scikit-learn's data sets behind it load on first use
+        return import_module("deltaprop.data.datasets").load_dataset
+    if name in _moved.MOVED:  # dp.datasets and the like, from before the layered package
+        return import_module(f"deltaprop.{name}")
+    try:  # a submodule not imported yet: dp.plot, dp.sklearn, ...
         return import_module(f"deltaprop.{name}")
     except ModuleNotFoundError as exc:
         if exc.name != f"deltaprop.{name}":

@@ -14,6 +14,8 @@ import os
 import sys
 from collections.abc import Sequence
 
+from deltaprop._version import __version__
+
 COMMANDS = ("train", "evaluate", "predict", "info", "gradcheck", "explain")
 
 
@@ -23,8 +25,8 @@ class UsageError(Exception):
 
 def _user_errors() -> tuple[type[BaseException], ...]:
     """Exception classes that mean bad data or a bad model file (exit code 1)."""
-    from .datasets import DataError
-    from .persistence import ModelFileError
+    from deltaprop.data.datasets import DataError
+    from deltaprop.io.model_file import ModelFileError
 
     return (
         DataError,
@@ -42,7 +44,6 @@ def build_parser() -> argparse.ArgumentParser:
         description="Train and inspect neural networks trained by backpropagation.",
         epilog="Run 'deltaprop COMMAND --help' for a command's options and examples.",
     )
-    from . import __version__
 
     parser.add_argument("--version", action="version", version=f"deltaprop {__version__}")
     parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ..cli import UsageError
+from deltaprop.cli import UsageError
 
 
 def sizes(text: str) -> list[int]:
@@ -53,7 +53,7 @@ def model_inputs(net, X: np.ndarray) -> np.ndarray:
     scaler_state = net.metadata.get("scaler")
     if scaler_state is None:
         return X
-    from ..datasets import Scaler
+    from deltaprop.data.datasets import Scaler
 
     return Scaler.from_dict(scaler_state).transform(X)
 
@@ -68,7 +68,7 @@ def model_task(net) -> str:
 
 def load_for_model(net, data: str, *, target: str | None, labels: str | None, seed: int):
     """A data set read the way the model's training data was (its target column and task)."""
-    from ..datasets import load_dataset
+    from deltaprop.data.datasets import load_dataset
 
     return load_dataset(
         data,
@@ -92,7 +92,7 @@ def align_labels(dataset, model_class_names: Sequence[str] | None, option: str) 
         if name in index:
             mapping[label] = index[name]
         elif label in present:
-            from ..datasets import DataError
+            from deltaprop.data.datasets import DataError
 
             raise DataError(
                 f"{dataset.name}: class {name!r} is not one the model knows "
@@ -121,6 +121,6 @@ def write_csv(rows: list[list[object]], header: list[str], path: str | None) -> 
 
 
 def load_model(path: str):
-    from ..persistence import load
+    from deltaprop.model import load
 
     return load(path)

@@ -6,7 +6,7 @@ import argparse
 
 import numpy as np
 
-from . import _common
+from deltaprop.commands import _common
 
 HELP = "measure a saved model on labelled data (accuracy, loss, confusion matrix)"
 EXAMPLES = """examples:
@@ -25,7 +25,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..datasets import one_hot
+    from deltaprop.data.datasets import one_hot
 
     net = _common.load_model(args.model)
     meta = net.metadata
@@ -56,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _print_confusion(y: np.ndarray, predicted: np.ndarray, names: list[str]) -> None:
-    from ..plot.figures import confusion_counts
+    from deltaprop.plot.figures import confusion_counts
 
     if len(names) > 20:
         return

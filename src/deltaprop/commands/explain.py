@@ -9,8 +9,8 @@ import sys
 
 import numpy as np
 
-from ..cli import UsageError
-from . import _common
+from deltaprop.cli import UsageError
+from deltaprop.commands import _common
 
 HELP = "show one training step by backpropagation: every a, z, δ and Δw with the numbers in"
 EXAMPLES = """With no options: the classic 2-2-2 sigmoid network, squared error, one example,
@@ -207,7 +207,7 @@ def _check_options(args: argparse.Namespace) -> None:
 
 
 def _optimizer(args: argparse.Namespace, default: dict):
-    from ..optimizers import get_optimizer
+    from deltaprop.optim.optimizers import get_optimizer
 
     spec: object = default
     if args.optimizer:
@@ -255,7 +255,7 @@ def _from_model(args: argparse.Namespace):
         t = args.t[0] if len(args.t) == 1 and net.loss_function.name == "cross_entropy" else args.t
         return net, x, t, default, input_names, output_names
 
-    from ..datasets import one_hot
+    from deltaprop.data.datasets import one_hot
 
     dataset = _common.load_for_model(
         net, args.data, target=args.target, labels=args.labels, seed=args.seed
@@ -307,8 +307,8 @@ def _write(text: str, path: str | None) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..explain import classic_example, explain, load_example
-    from ..training import TrainingDivergedError
+    from deltaprop.explain import classic_example, explain, load_example
+    from deltaprop.train.loop import TrainingDivergedError
 
     _check_options(args)
     input_names = output_names = None
@@ -358,7 +358,7 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(str(exc)) from None
     _write(text, args.output)
     if args.diagram:
-        from ..plot.diagram import network
+        from deltaprop.plot.diagram import network
 
         network(net, trace, path=args.diagram, show="delta")
         print(f"diagram: {args.diagram}", file=sys.stderr)

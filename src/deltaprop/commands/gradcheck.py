@@ -6,8 +6,8 @@ import argparse
 
 import numpy as np
 
-from ..cli import UsageError
-from . import _common
+from deltaprop.cli import UsageError
+from deltaprop.commands import _common
 
 HELP = "check backpropagation's gradients against central finite differences"
 EXAMPLES = """examples:

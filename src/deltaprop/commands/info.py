@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from . import _common
+from deltaprop.commands import _common
 
 HELP = "show a model file's architecture, parameter count and training metadata"
 EXAMPLES = """examples:

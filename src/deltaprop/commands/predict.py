@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from . import _common
+from deltaprop.commands import _common
 
 HELP = "predict with a saved model; writes CSV to a file or stdout"
 EXAMPLES = """examples:
@@ -29,7 +29,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..datasets import BUILTINS, load_dataset, load_features
+    from deltaprop.data.datasets import BUILTINS, load_dataset, load_features
 
     net = _common.load_model(args.model)
     meta = net.metadata

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..cli import UsageError
-from . import _common
+from deltaprop.cli import UsageError
+from deltaprop.commands import _common
 
 HELP = "train a network on built-in or your own data and save the model, history and figures"
 EXAMPLES = """examples:
@@ -168,7 +168,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _optimizer(args: argparse.Namespace):
-    from .. import optimizers
+    from deltaprop.optim import optimizers
 
     kwargs: dict = {
         "lr": args.lr if args.lr is not None else (0.1 if args.optimizer == "sgd" else 0.01)
@@ -194,7 +194,7 @@ def _optimizer(args: argparse.Namespace):
 
 
 def _schedule(args: argparse.Namespace, opt):
-    from .. import schedules
+    from deltaprop.optim import schedules
 
     if args.schedule == "none":
         return None
@@ -210,7 +210,7 @@ def _schedule(args: argparse.Namespace, opt):
 def _engine(requested: str, net, n_examples: int, epochs: int, batch_size: int) -> str:
     if requested != "auto":
         return requested
-    from ..fastpath import engine_for_size
+    from deltaprop.train.engines.choose import engine_for_size
 
     return engine_for_size(net, n_examples, epochs, batch_size)
 
@@ -233,8 +233,7 @@ def _output_folder(requested: str | None) -> Path:
 
 def run(args: argparse.Namespace) -> int:
     import deltaprop as dp
-
-    from ..datasets import Scaler, load_dataset, one_hot, train_test_split
+    from deltaprop.data.datasets import Scaler, load_dataset, one_hot, train_test_split
 
     # Options first, so that a typo costs nothing.
     opt = _optimizer(args)
@@ -287,7 +286,7 @@ def run(args: argparse.Namespace) -> int:
     callbacks = []
     animation = None
     if args.animate:
-        from ..plot.animation import TrainingAnimation
+        from deltaprop.plot.animation import TrainingAnimation
 
         animation = TrainingAnimation(
             X_train, train.y if classify else train.y[:, 0], every=max(1, args.epochs // 100)
@@ -385,7 +384,7 @@ def _write_history(history, folder: Path) -> None:
 
 
 def _figures(net, history, X_test, test, outputs, classify, folder: Path) -> list[str]:
-    from ..plot import figures
+    from deltaprop.plot import figures
 
     written = [folder / "training.png"]
     figures.training_curves(history, written[-1])

@@ -47,10 +47,16 @@ the example); ``applied`` (bool: whether the caller's network was updated); ``hi
 
 from __future__ import annotations
 
-from .document import Options
-from .example import CLASSIC, Example, classic_example, example_from_dict, load_example
-from .render import FORMATS, render
-from .trace import SCHEMA_VERSION, LayerTrace, Trace, explain
+from deltaprop.explain.document import Options
+from deltaprop.explain.example import (
+    CLASSIC,
+    Example,
+    classic_example,
+    example_from_dict,
+    load_example,
+)
+from deltaprop.explain.render import FORMATS, render
+from deltaprop.explain.trace import SCHEMA_VERSION, LayerTrace, Trace, explain
 
 __all__ = [
     "CLASSIC",

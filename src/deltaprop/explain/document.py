@@ -14,9 +14,9 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from .formulas import Eq, Style, activation_chain, derivative_factor
-from .rules import is_plain_sgd, optimizer_rule, rule_summary, update_lines
-from .trace import Trace
+from deltaprop.explain.formulas import Eq, Style, activation_chain, derivative_factor
+from deltaprop.explain.rules import is_plain_sgd, optimizer_rule, rule_summary, update_lines
+from deltaprop.explain.trace import Trace
 
 Array = np.ndarray
 

@@ -33,7 +33,8 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from ..network import Network
+from deltaprop.core.network import FeedForward
+from deltaprop.model import Network
 
 Array = np.ndarray
 
@@ -56,14 +57,18 @@ _KEYS = {"activation", "output_activation", "loss", "layers", "x", "t", "lr"}
 class Example(NamedTuple):
     """A network with its starting weights, one training example and a learning rate."""
 
-    net: Network
+    net: FeedForward
     x: Array | None
     t: Array | None
     lr: float | None
 
 
-def example_from_dict(spec: dict[str, Any], where: str = "example") -> Example:
-    """Build the network of an example file's contents; ValueError names what is wrong."""
+def example_from_dict(
+    spec: dict[str, Any], where: str = "example", into: type[FeedForward] = Network
+) -> Example:
+    """Build the network of an example file's contents as an ``into`` (the maths is all an
+    explanation needs; pass ``deltaprop.Network`` to train or save it); ValueError names what
+    is wrong."""
     if not isinstance(spec, dict):
         raise ValueError(f"{where}: expected a JSON object. Received: {type(spec).__name__}")
     unknown = sorted(set(spec) - _KEYS)
@@ -99,7 +104,7 @@ def example_from_dict(spec: dict[str, Any], where: str = "example") -> Example:
         Ws.append(W)
         bs.append(b)
     sizes = [Ws[0].shape[1]] + [W.shape[0] for W in Ws]
-    net = Network(
+    net = into(
         sizes,
         activation=spec.get("activation", "sigmoid"),
         output_activation=spec.get("output_activation"),
@@ -116,16 +121,16 @@ def example_from_dict(spec: dict[str, Any], where: str = "example") -> Example:
     return Example(net, x, t, None if lr is None else float(lr))
 
 
-def load_example(path: str | Path) -> Example:
-    """Read an example file (see the module docstring)."""
+def load_example(path: str | Path, into: type[FeedForward] = Network) -> Example:
+    """Read an example file (see the module docstring) into an ``into`` network."""
     path = Path(path)
     try:
         spec = json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
         raise ValueError(f"{path}: not valid JSON: {exc}") from None
-    return example_from_dict(spec, str(path))
+    return example_from_dict(spec, str(path), into)
 
 
-def classic_example() -> Example:
+def classic_example(into: type[FeedForward] = Network) -> Example:
     """The 2-2-2 worked example (module docstring): network, x, t and η = 0.5."""
-    return example_from_dict(CLASSIC, "the classic example")
+    return example_from_dict(CLASSIC, "the classic example", into)

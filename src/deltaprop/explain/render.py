@@ -10,9 +10,9 @@ import textwrap
 from dataclasses import replace
 from typing import Any
 
-from .document import Builder, Options, Section, Table
-from .formulas import Eq, Style
-from .trace import Trace
+from deltaprop.explain.document import Builder, Options, Section, Table
+from deltaprop.explain.formulas import Eq, Style
+from deltaprop.explain.trace import Trace
 
 FORMATS = ("text", "markdown", "latex", "json")
 

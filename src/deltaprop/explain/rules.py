@@ -1,7 +1,7 @@
 """Every optimizer's update rule, recomputed and written out with the numbers in.
 
 :func:`optimizer_rule` recomputes an update from the state a trace recorded, from the
-torch.optim algorithms and independently of :mod:`deltaprop.optimizers`, so an explanation can
+torch.optim algorithms and independently of :mod:`deltaprop.optim.optimizers`, so an explanation can
 check that the formula it prints is the step the library took; :func:`rule_summary` and
 :func:`update_lines` write the rule symbolically and for one weight.
 """
@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from .formulas import Eq, Style
+from deltaprop.explain.formulas import Eq, Style
 
 Array = np.ndarray
 
@@ -27,7 +27,7 @@ def optimizer_rule(
     """The update of ``cfg["name"]`` at step t from the state ``before``, every intermediate.
 
     Written from the torch.optim algorithms (the optimizers' docstrings), not from
-    :mod:`deltaprop.optimizers`, in float64. Returns named arrays: always ``"g"`` (the
+    :mod:`deltaprop.optim.optimizers`, in float64. Returns named arrays: always ``"g"`` (the
     gradient used, with any L2 term) and ``"w"`` (the new weight), plus the new buffers under
     the optimizer's buffer names and intermediates ("m_hat", "v_hat", "lr_t", "w_decayed", ...).
     Raises KeyError for an optimizer it does not know.

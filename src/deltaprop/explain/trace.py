@@ -16,10 +16,10 @@ from typing import Any
 
 import numpy as np
 
-from ..network import Network
-from ..optimizers import SGD, Optimizer, get_optimizer
-from ..training import TrainingDivergedError
-from ..validation import check_positive_int
+from deltaprop.core.network import FeedForward
+from deltaprop.core.validation import check_positive_int
+from deltaprop.optim.optimizers import SGD, Optimizer, get_optimizer
+from deltaprop.train.loop import TrainingDivergedError
 
 Array = np.ndarray
 
@@ -179,7 +179,7 @@ class Trace:
 
         Options (text, Markdown, LaTeX): see :class:`deltaprop.explain.render.Options`.
         """
-        from .render import render
+        from deltaprop.explain.render import render
 
         return render(self, format, **options)
 
@@ -335,7 +335,7 @@ def _one_row(value: object, name: str) -> Array:
     return arr.reshape(1, -1)
 
 
-def _targets(net: Network, t: object) -> Array:
+def _targets(net: FeedForward, t: object) -> Array:
     arr = np.asarray(t)
     # A scalar is a class label (cross-entropy) or the one output's target; both are the
     # 1-D form prepare_targets understands.
@@ -370,7 +370,7 @@ def _check_names(names: object, n: int, what: str) -> list[str] | None:
 
 
 def explain(
-    net: Network,
+    net: FeedForward,
     x: object,
     t: object,
     optimizer: Optimizer | str | dict | None = None,
@@ -398,7 +398,7 @@ def explain(
     Raises ValueError for inputs or targets that do not fit the network, and
     :class:`~deltaprop.TrainingDivergedError` if a step makes E or a weight non-finite.
     """
-    if not isinstance(net, Network):
+    if not isinstance(net, FeedForward):
         raise ValueError(f"explain needs a deltaprop Network. Received: {type(net).__name__}")
     X = net.check_inputs(_one_row(x, "x"), "x")
     T = _targets(net, t)
@@ -417,11 +417,11 @@ def explain(
     state_before = _buffers(opt, params)
     with np.errstate(under="ignore", over="ignore", invalid="ignore"):
         fp = work.forward(X)
-        error = work._loss_of(fp, T)
+        error = work.loss_of(fp, T)
         if not math.isfinite(error):
             raise TrainingDivergedError(f"E is {error} before the step; nothing to explain")
         deltas = work.backward(fp, T)
-        grads = work._gradients_from(fp, deltas)
+        grads = work.gradients_from(fp, deltas)
         # The same call fit's _train_step makes: one step on this one example.
         opt.step(params, [g for pair in grads for g in pair])
     state_after = _buffers(opt, params)
@@ -471,11 +471,11 @@ def explain(
         if step > 1:
             with np.errstate(under="ignore", over="ignore", invalid="ignore"):
                 fp = work.forward(X)
-                g = work._gradients_from(fp, work.backward(fp, T))
+                g = work.gradients_from(fp, work.backward(fp, T))
                 opt.step(params, [p for pair in g for p in pair])
         with np.errstate(under="ignore", over="ignore", invalid="ignore"):
             fp = work.forward(X)
-            error = work._loss_of(fp, T)
+            error = work.loss_of(fp, T)
         if not math.isfinite(error) or not all(np.isfinite(p).all() for p in params):
             raise TrainingDivergedError(
                 f"step {step} of {steps} made {'E' if not math.isfinite(error) else 'a weight'} "

@@ -22,13 +22,13 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.colors import Normalize, to_rgb
 from matplotlib.figure import Figure
 
-from ..network import Network
-from ..training import Callback, History
+from deltaprop.core.network import FeedForward
+from deltaprop.train.loop import Callback, History
 
 Array = np.ndarray
 
 TASKS = ("auto", "classification", "regression")
-MAX_INFERRED_CLASSES = 20  # as deltaprop.datasets infers a task
+MAX_INFERRED_CLASSES = 20  # as deltaprop.data.datasets infers a task
 
 
 @dataclass
@@ -129,7 +129,7 @@ class TrainingAnimation(Callback):
         return y.astype(np.float64), task
 
     # ------------------------------------------------------------ recording
-    def _record(self, net: Network, epoch: int) -> None:
+    def _record(self, net: FeedForward, epoch: int) -> None:
         if net.n_inputs != 2:
             raise ValueError(
                 f"TrainingAnimation needs a network with 2 inputs. Received: {net.n_inputs}"
@@ -152,16 +152,16 @@ class TrainingAnimation(Callback):
             gaps = [epochs[k + 1] - epochs[k - 1] for k in range(1, len(epochs) - 1)]
             del self.frames[1 + int(np.argmin(gaps))]
 
-    def on_train_begin(self, net: Network, history: History) -> None:
+    def on_train_begin(self, net: FeedForward, history: History) -> None:
         self.frames, self.logs = [], []
         self._record(net, 0)
 
-    def on_epoch_end(self, net: Network, epoch: int, logs: dict) -> None:
+    def on_epoch_end(self, net: FeedForward, epoch: int, logs: dict) -> None:
         self.logs.append({k: float(v) for k, v in logs.items() if isinstance(v, (int, float))})
         if epoch % self.every == 0:
             self._record(net, epoch)
 
-    def on_train_end(self, net: Network, history: History) -> None:
+    def on_train_end(self, net: FeedForward, history: History) -> None:
         if self.logs and self.frames[-1].epoch != int(self.logs[-1]["epoch"]):
             self._record(net, int(self.logs[-1]["epoch"]))
 

@@ -25,11 +25,11 @@ from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
 from matplotlib.patches import Circle, FancyBboxPatch
 
-from ..explain.formulas import Style
-from ..network import Network
+from deltaprop.core.network import FeedForward
+from deltaprop.core.notation import Style
 
 if TYPE_CHECKING:
-    from ..explain import Trace
+    from deltaprop.explain import Trace
 
 Array = np.ndarray
 
@@ -61,7 +61,7 @@ def _save(fig: Figure, path: str | os.PathLike | None, dpi: float) -> None:
 
 
 def network(
-    net: Network,
+    net: FeedForward,
     trace: Trace | None = None,
     *,
     path: str | os.PathLike | None = None,
@@ -89,7 +89,7 @@ def network(
     The weights drawn are the trace's (before its step) when there is a trace, else the
     network's. Returns the matplotlib Figure.
     """
-    if not isinstance(net, Network):
+    if not isinstance(net, FeedForward):
         raise ValueError(f"network() draws a deltaprop Network. Received: {type(net).__name__}")
     if show not in SHOW:
         raise ValueError(f"show must be one of {SHOW}. Received: show={show!r}")
@@ -354,7 +354,7 @@ def network(
     return fig
 
 
-def summary_html(net: Network) -> str:
+def summary_html(net: FeedForward) -> str:
     """Jupyter's view of a Network: a table of its layers and its diagram (when it draws)."""
     rows = "".join(
         f"<tr><td>{i + 1}</td><td>{ly.n_in} → {ly.n_out}</td><td>{html.escape(ly.activation.name)}"

@@ -12,8 +12,8 @@ from collections.abc import Sequence
 import numpy as np
 from matplotlib.figure import Figure
 
-from ..network import Network
-from ..training import History
+from deltaprop.core.network import FeedForward
+from deltaprop.train.loop import History
 
 
 def _save(fig: Figure, path: str | os.PathLike | None) -> Figure:
@@ -105,7 +105,7 @@ def confusion_matrix(
 
 
 def decision_boundary(
-    net: Network,
+    net: FeedForward,
     X: np.ndarray,
     y: np.ndarray,
     path: str | os.PathLike | None = None,

@@ -11,8 +11,8 @@ penalty on top of deltaprop's optimizers), ``_monitor`` (the end-of-epoch
 rules: loss curve, tol, learning-rate schedules, early stopping).
 """
 
-from ._classifier import MLPClassifier
-from ._engine import PenalizedOptimizer
-from ._regressor import MLPRegressor
+from deltaprop.sklearn._classifier import MLPClassifier
+from deltaprop.sklearn._engine import PenalizedOptimizer
+from deltaprop.sklearn._regressor import MLPRegressor
 
 __all__ = ["MLPClassifier", "MLPRegressor", "PenalizedOptimizer"]

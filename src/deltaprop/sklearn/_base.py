@@ -19,10 +19,10 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, Options, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ..network import Network
-from ..training import TrainingDivergedError
-from ._engine import SOLVERS, make_optimizer
-from ._monitor import EpochMonitor
+from deltaprop.model import Network
+from deltaprop.sklearn._engine import SOLVERS, make_optimizer
+from deltaprop.sklearn._monitor import EpochMonitor
+from deltaprop.train.loop import TrainingDivergedError
 
 # scikit-learn's activation names -> deltaprop's.
 HIDDEN_ACTIVATIONS = {"identity": "identity", "logistic": "sigmoid", "tanh": "tanh", "relu": "relu"}
@@ -374,7 +374,7 @@ class BaseMLP(BaseEstimator, ABC):
 
 def _engine_for(net, n_examples: int, epochs: int, batch_size: int) -> str:
     """The engine for a fit: the fused kernels unless loading them would cost more than they
-    save (see :func:`deltaprop.fastpath.engine_for_size`)."""
-    from ..fastpath import engine_for_size
+    save (see :func:`deltaprop.train.engines.choose.engine_for_size`)."""
+    from deltaprop.train.engines.choose import engine_for_size
 
     return engine_for_size(net, n_examples, epochs, batch_size)

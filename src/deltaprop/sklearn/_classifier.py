@@ -12,7 +12,7 @@ from sklearn.utils import Tags, column_or_1d
 from sklearn.utils.multiclass import _check_partial_fit_first_call, type_of_target, unique_labels
 from sklearn.utils.validation import validate_data
 
-from ._base import BaseMLP
+from deltaprop.sklearn._base import BaseMLP
 
 
 class MLPClassifier(ClassifierMixin, BaseMLP):

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from ..optimizers import SGD, Adagrad, Adam, Optimizer, RMSprop
+from deltaprop.optim.optimizers import SGD, Adagrad, Adam, Optimizer, RMSprop
 
 __all__ = ["PenalizedOptimizer", "make_optimizer", "SOLVERS"]
 

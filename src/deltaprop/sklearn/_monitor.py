@@ -12,11 +12,11 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..network import Network
-from ..training import Callback
+from deltaprop.core.network import FeedForward
+from deltaprop.train.loop import Callback
 
 if TYPE_CHECKING:
-    from ._base import BaseMLP
+    from deltaprop.sklearn._base import BaseMLP
 
 # scikit-learn's SGDOptimizer stops "adaptive" training once the rate is this small.
 _MIN_ADAPTIVE_LR = 1e-6
@@ -44,7 +44,7 @@ class EpochMonitor(Callback):
         self.incremental = incremental
         self.reached_max_iter = False
 
-    def on_epoch_end(self, net: Network, epoch: int, logs: dict) -> bool:
+    def on_epoch_end(self, net: FeedForward, epoch: int, logs: dict) -> bool:
         est, opt = self.est, self.est._optimizer
         penalty = opt.end_epoch(epoch)
         est.n_iter_ += 1
@@ -85,7 +85,7 @@ class EpochMonitor(Callback):
         self.reached_max_iter = est.n_iter_ == est.max_iter
         return False
 
-    def _count_no_improvement(self, net: Network) -> None:
+    def _count_no_improvement(self, net: FeedForward) -> None:
         est = self.est
         if not est.early_stopping:
             if est.loss_curve_[-1] > est.best_loss_ - est.tol:

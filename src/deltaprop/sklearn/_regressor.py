@@ -9,7 +9,7 @@ from sklearn.utils import column_or_1d
 from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.validation import validate_data
 
-from ._base import BaseMLP
+from deltaprop.sklearn._base import BaseMLP
 
 
 class MLPRegressor(RegressorMixin, BaseMLP):

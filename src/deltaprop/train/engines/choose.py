@@ -28,10 +28,10 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from .activations import ACTIVATIONS
-from .losses import LOSSES
-from .network import Network
-from .optimizers import SGD, Optimizer
+from deltaprop.core.activations import ACTIVATIONS
+from deltaprop.core.losses import LOSSES
+from deltaprop.core.network import FeedForward
+from deltaprop.optim.optimizers import SGD, Optimizer
 
 Array = np.ndarray
 ENGINES = ("auto", "reference", "online", "batch")
@@ -40,11 +40,11 @@ _kernels: Any = None  # the kernels module once loaded; False when Numba is unav
 
 
 def load_kernels() -> Any:
-    """deltaprop.kernels (importing and compiling Numba on first use), or None without Numba."""
+    """The kernels module (importing and compiling Numba on first use), or None without Numba."""
     global _kernels
     if _kernels is None:
         try:
-            _kernels = importlib.import_module("deltaprop.kernels")
+            _kernels = importlib.import_module("deltaprop.train.engines.kernels")
         except ImportError as exc:
             _kernels = False
             reason = (str(exc).splitlines() or ["import failed"])[0]
@@ -72,7 +72,7 @@ WEIGHT_NOT_FINITE = "a weight became NaN or infinite"
 
 
 # ------------------------------------------------------------------ choosing
-def network_problem(net: Network) -> str | None:
+def network_problem(net: FeedForward) -> str | None:
     """Why the fast engines cannot train ``net`` (None if they can): they need the built-in
     activations and losses, and C-contiguous parameters of the network's dtype."""
     for i, layer in enumerate(net.layers):
@@ -86,7 +86,7 @@ def network_problem(net: Network) -> str | None:
     return None
 
 
-def _state_problem(opt: Optimizer, net: Network) -> str | None:
+def _state_problem(opt: Optimizer, net: FeedForward) -> str | None:
     """A mismatch between the optimizer's existing state and the parameters: left to
     Optimizer.step (the reference engine) to report in its own words."""
     layout = opt._layout if opt._state is not None else None
@@ -103,7 +103,7 @@ def _watches_batches(hook: object) -> bool:
     method = getattr(hook, "on_batch_end", None)
     if method is None:
         return False
-    from .training import Callback
+    from deltaprop.train.callbacks import Callback
 
     return getattr(method, "__func__", None) is not Callback.on_batch_end
 
@@ -119,7 +119,7 @@ def _online_problem(opt: Optimizer, size: int, hooks: Sequence[object]) -> str |
 
 
 def choose_engine(
-    net: Network, opt: Optimizer, size: int, hooks: Sequence[object], requested: str
+    net: FeedForward, opt: Optimizer, size: int, hooks: Sequence[object], requested: str
 ) -> str:
     """The engine ``fit`` runs: "online", "batch" or "reference" (see the module docstring).
 
@@ -146,7 +146,7 @@ def choose_engine(
     return "batch" if batch_problem is None else "reference"
 
 
-def accuracy_mode(net: Network, measure: bool) -> int:
+def accuracy_mode(net: FeedForward, measure: bool) -> int:
     """How kernels count right answers, mirroring network.accuracy_of."""
     if not measure:
         return 0
@@ -212,9 +212,9 @@ def finite(params: Sequence[Array]) -> bool:
 class OnlineEngine:
     """Batch size 1, SGD: each epoch is one call of online_kernel.online_epoch."""
 
-    def __init__(self, net: Network, X: Array, T: Array, opt: SGD, measure_accuracy: bool):
+    def __init__(self, net: FeedForward, X: Array, T: Array, opt: SGD, measure_accuracy: bool):
         self.K = load_kernels()
-        from . import online_kernel
+        from deltaprop.train.engines import online_kernel
 
         self.kernel = online_kernel.online_epoch
         self.net, self.opt = net, opt
@@ -298,14 +298,14 @@ class OnlineEngine:
         row = k if order is None else int(order[k])
         fp = self.net.forward(self.X[row : row + 1])
         with np.errstate(all="ignore"):
-            return self.net._loss_of(fp, self.T[row : row + 1])
+            return self.net.loss_of(fp, self.T[row : row + 1])
 
 
 # ------------------------------------------------------------------ small fits
 KERNEL_LOAD_SECONDS = 0.4  # importing Numba and loading the cached kernels, measured here
 
 
-def engine_for_size(net: Network, n_examples: int, epochs: int, batch_size: int | None) -> str:
+def engine_for_size(net: FeedForward, n_examples: int, epochs: int, batch_size: int | None) -> str:
     """ "auto" unless the kernels are not loaded in this process yet and the fit is too small
     to repay loading them; then "reference".
 

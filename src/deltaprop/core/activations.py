@@ -6,7 +6,7 @@ is written in terms of the unit's *output* z, as the textbook does for the sigmo
 backward pass only needs the activations the forward pass already kept.
 
 Softmax is not element-wise: its derivative is a Jacobian, so it is only used on the output layer,
-where each loss in :mod:`deltaprop.losses` knows how to turn dE/do into the output deltas.
+where each loss in :mod:`deltaprop.core.losses` knows how to turn dE/do into the output deltas.
 
 All functions avoid overflow: exponentials are only ever taken of non-positive numbers, so
 ``sigmoid(±1000)`` is exactly 0 or 1 and ``softmax`` of rows offset by 1e4 is exact. Underflow to

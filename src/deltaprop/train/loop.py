@@ -16,154 +16,23 @@ import math
 import os
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
-from numbers import Real
 
 import numpy as np
 
-from .fastpath import (
+from deltaprop.core.network import FeedForward, accuracy_of
+from deltaprop.core.validation import check_fraction, check_positive_int
+from deltaprop.errors import TrainingDivergedError
+from deltaprop.optim.optimizers import SGD, Optimizer, get_optimizer
+from deltaprop.train.callbacks import Callback, EarlyStopping, History, early_stopping_from
+from deltaprop.train.engines.choose import (
     LOSS_NOT_FINITE,
     WEIGHT_NOT_FINITE,
     EpochResult,
     choose_engine,
     network_problem,
 )
-from .network import Network, accuracy_of
-from .optimizers import SGD, Optimizer, get_optimizer
-from .validation import check_fraction, check_positive_int
 
 Array = np.ndarray
-
-
-class TrainingDivergedError(FloatingPointError):
-    """A training step made the loss or a weight NaN or infinite.
-
-    The network keeps the weights it had before that step.
-    """
-
-
-@dataclass
-class History:
-    """Per-epoch records of a ``fit``: ``loss`` is the mean of the epoch's batch losses, each
-    taken before its update (as Keras and scikit-learn report it); ``val_*`` are measured on
-    the validation data after the epoch; ``accuracy`` lists are empty when not measured."""
-
-    epoch: list[int] = field(default_factory=list)
-    loss: list[float] = field(default_factory=list)
-    val_loss: list[float] = field(default_factory=list)
-    accuracy: list[float] = field(default_factory=list)
-    val_accuracy: list[float] = field(default_factory=list)
-    lr: list[float] = field(default_factory=list)
-    seconds: list[float] = field(default_factory=list)
-    stopped_early: bool = False
-    best_epoch: int | None = None
-
-    def append(self, logs: dict) -> None:
-        for key, value in logs.items():
-            getattr(self, key).append(value)
-
-    def as_dict(self) -> dict:
-        """Plain data, ready for ``json.dump``."""
-        return {
-            "epoch": self.epoch,
-            "loss": self.loss,
-            "val_loss": self.val_loss,
-            "accuracy": self.accuracy,
-            "val_accuracy": self.val_accuracy,
-            "lr": self.lr,
-            "seconds": self.seconds,
-            "stopped_early": self.stopped_early,
-            "best_epoch": self.best_epoch,
-        }
-
-    def __len__(self) -> int:
-        return len(self.epoch)
-
-
-class Callback:
-    """Hooks into ``fit``. Override any of them; ``on_epoch_end`` returning True stops training.
-
-    ``logs`` holds the epoch's numbers under History's names (epoch, loss, val_loss, ...).
-    """
-
-    def on_train_begin(self, net: Network, history: History) -> None:
-        pass
-
-    def on_batch_end(self, net: Network, epoch: int, batch: int, loss: float) -> None:
-        pass
-
-    def on_epoch_end(self, net: Network, epoch: int, logs: dict) -> bool | None:
-        return None
-
-    def on_train_end(self, net: Network, history: History) -> None:
-        pass
-
-
-class EarlyStopping(Callback):
-    """Stop when ``monitor`` has not improved by more than ``min_delta`` for ``patience``
-    epochs, and (by default) put back the weights of the best epoch."""
-
-    def __init__(
-        self,
-        patience: int = 10,
-        monitor: str = "auto",
-        min_delta: float = 0.0,
-        restore_best_weights: bool = True,
-    ) -> None:
-        self.patience = check_positive_int(patience, "patience")
-        if monitor not in ("auto", "loss", "val_loss"):
-            raise ValueError(
-                f"monitor must be 'auto', 'loss' or 'val_loss'. Received: monitor={monitor!r}"
-            )
-        if not isinstance(min_delta, Real) or not math.isfinite(min_delta) or min_delta < 0:
-            raise ValueError(
-                f"min_delta must be a finite number >= 0. Received: min_delta={min_delta!r}"
-            )
-        self.monitor = monitor
-        self.min_delta = float(min_delta)
-        self.restore_best_weights = restore_best_weights
-
-    def on_train_begin(self, net: Network, history: History) -> None:
-        self.best = math.inf
-        self.best_epoch: int | None = None
-        self.best_weights: list[Array] | None = None
-        self.wait = 0
-
-    def on_epoch_end(self, net: Network, epoch: int, logs: dict) -> bool:
-        key = self.monitor
-        if key == "auto":
-            key = "val_loss" if "val_loss" in logs else "loss"
-        if key not in logs:
-            raise ValueError("EarlyStopping(monitor='val_loss') needs validation data")
-        value = logs[key]
-        if value < self.best - self.min_delta:
-            self.best, self.best_epoch, self.wait = value, epoch, 0
-            if self.restore_best_weights:
-                self.best_weights = [p.copy() for p in net.parameters()]
-            return False
-        self.wait += 1
-        return self.wait >= self.patience
-
-    def on_train_end(self, net: Network, history: History) -> None:
-        history.best_epoch = self.best_epoch
-        if self.restore_best_weights and self.best_weights is not None:
-            for param, best in zip(net.parameters(), self.best_weights):
-                param[...] = best
-
-
-def _early_stopping(spec: object) -> EarlyStopping | None:
-    if spec is None or spec is False:
-        return None
-    if spec is True:
-        return EarlyStopping()
-    if isinstance(spec, EarlyStopping):
-        return spec
-    if isinstance(spec, int) and not isinstance(spec, bool):
-        return EarlyStopping(patience=spec)
-    raise ValueError(
-        "early_stopping must be True/False, a patience (int) or an EarlyStopping. "
-        f"Received: early_stopping={spec!r}"
-    )
 
 
 def _check_accuracy(accuracy: object) -> None:
@@ -171,7 +40,7 @@ def _check_accuracy(accuracy: object) -> None:
         raise ValueError(f"accuracy must be True, False or 'auto'. Received: accuracy={accuracy!r}")
 
 
-def _wants_accuracy(net: Network, T: Array, accuracy: object) -> bool:
+def _wants_accuracy(net: FeedForward, T: Array, accuracy: object) -> bool:
     if accuracy in (True, False):
         return bool(accuracy)
     if net.loss_function.name != "mse":
@@ -182,7 +51,7 @@ def _wants_accuracy(net: Network, T: Array, accuracy: object) -> bool:
 
 
 def _validation_part(
-    net: Network, X: Array, validation_data: object, validation_split: float
+    net: FeedForward, X: Array, validation_data: object, validation_split: float
 ) -> tuple[Array | None, Array | None, int]:
     """Checked (X_val, T_val) when given, else how many examples validation_split sets aside."""
     if validation_data is not None and validation_split:
@@ -206,7 +75,7 @@ def _validation_part(
 
 
 def fit(
-    net: Network,
+    net: FeedForward,
     X: object,
     T: object,
     *,
@@ -236,7 +105,7 @@ def fit(
     validation_data: (X_val, T_val) measured after every epoch; or ``validation_split``, a
         fraction of the examples set aside at random (from the network's generator) instead.
     early_stopping: True (patience 10), a patience, or an :class:`EarlyStopping`.
-    scheduler: a learning-rate schedule from :mod:`deltaprop.schedules` built on ``optimizer``;
+    scheduler: a learning-rate schedule (:mod:`deltaprop.optim.schedules`) built on ``optimizer``;
         stepped after every epoch with the validation loss (or the training loss).
     accuracy: measure classification accuracy; "auto" does for cross-entropies and for
         squared error on 0/1 targets.
@@ -244,7 +113,7 @@ def fit(
     engine: "auto" (default) trains on the fastest engine that can run this configuration;
         "reference" on the readable NumPy path (Network.forward/backward, Optimizer.step);
         "online" or "batch" demand that fast engine and raise ValueError if it cannot run.
-        All give the same weights to rounding; see :mod:`deltaprop.fastpath`.
+        All give the same weights to rounding; see :mod:`deltaprop.train.engines.choose`.
     checkpoint: a file to write every ``checkpoint_every`` epochs (and, if given, every
         ``checkpoint_every_batches`` batches within an epoch), atomically: weights, optimizer
         and schedule state, the random generator, the position and the history.
@@ -270,7 +139,7 @@ def fit(
                 "scheduler must be a schedule built on the optimizer passed to fit, e.g. "
                 "opt = dp.SGD(lr=0.1); fit(..., optimizer=opt, scheduler=dp.StepLR(opt, 10))"
             )
-    stopper = _early_stopping(early_stopping)
+    stopper = early_stopping_from(early_stopping)
     hooks = list(callbacks)
     for hook in hooks:
         if not any(hasattr(hook, name) for name in vars(Callback) if name.startswith("on_")):
@@ -294,7 +163,7 @@ def fit(
     chosen = choose_engine(net, opt, size, chooser_hooks, engine)
     saver = resumed = None
     if checkpoint is not None:
-        from .checkpoint import Checkpointer
+        from deltaprop.train.checkpointing import Checkpointer
 
         saver = Checkpointer(
             checkpoint,
@@ -386,7 +255,7 @@ def fit(
                 logs["accuracy"] = correct / n
             if X_val is not None:
                 fp = net.forward(X_val)
-                logs["val_loss"] = net._loss_of(fp, T_val)
+                logs["val_loss"] = net.loss_of(fp, T_val)
                 if measure_accuracy:
                     logs["val_accuracy"] = accuracy_of(fp.output, T_val, net.loss_function.name)
             if scheduler is not None:
@@ -446,7 +315,7 @@ class _NoBar:
 class _BatchWatcher(Callback):
     """Tells the engine chooser that something runs after every batch (checkpoints)."""
 
-    def on_batch_end(self, net: Network, epoch: int, batch: int, loss: float) -> None:
+    def on_batch_end(self, net: FeedForward, epoch: int, batch: int, loss: float) -> None:
         pass
 
 
@@ -465,7 +334,7 @@ def _settings(
     every_batches,
 ) -> dict:
     """The fit arguments a resumed run must repeat to continue the same training."""
-    from .checkpoint import fingerprint
+    from deltaprop.train.checkpointing import fingerprint
 
     return {
         "data": fingerprint(X, T),
@@ -493,15 +362,15 @@ def _call(hook: object, name: str, *args: object) -> object:
 
 
 def _engine(
-    name: str, net: Network, X: Array, T: Array, opt: Optimizer, size: int, measure: bool
+    name: str, net: FeedForward, X: Array, T: Array, opt: Optimizer, size: int, measure: bool
 ) -> Callable[..., EpochResult]:
     """The chosen engine's ``run_epoch(order, on_batch) -> EpochResult``."""
     if name == "online":
-        from .fastpath import OnlineEngine
+        from deltaprop.train.engines.choose import OnlineEngine
 
         return OnlineEngine(net, X, T, opt, measure).run_epoch
     if name == "batch":
-        from .minibatch import BatchEngine
+        from deltaprop.train.engines.batch import BatchEngine
 
         return BatchEngine(net, X, T, opt, size, measure).run_epoch
     backup = [np.empty_like(p) for p in net.parameters()]
@@ -533,16 +402,16 @@ def _engine(
 
 
 def _train_step(
-    net: Network, Xb: Array, Tb: Array, opt: Optimizer, params: list[Array], backup: list[Array]
+    net: FeedForward, Xb: Array, Tb: Array, opt: Optimizer, params: list[Array], backup: list[Array]
 ) -> tuple[float, Array, str]:
     """One forward, backward and update on a batch; returns the batch loss before the update,
     the outputs, and "" or what went wrong (the weights are then those from before the step)."""
     with np.errstate(over="ignore", invalid="ignore"):
         fp = net.forward(Xb)
-        loss = net._loss_of(fp, Tb)
+        loss = net.loss_of(fp, Tb)
         if not math.isfinite(loss):
             return loss, fp.output, LOSS_NOT_FINITE.format(loss)
-        grads = [g for pair in net._gradients_from(fp, net.backward(fp, Tb)) for g in pair]
+        grads = [g for pair in net.gradients_from(fp, net.backward(fp, Tb)) for g in pair]
         for saved, param in zip(backup, params):
             np.copyto(saved, param)
         opt.step(params, grads)
@@ -554,7 +423,7 @@ def _train_step(
     return loss, fp.output, ""
 
 
-def _diverged(net: Network, epoch: int, batch: int, what: str, opt: Optimizer) -> None:
+def _diverged(net: FeedForward, epoch: int, batch: int, what: str, opt: Optimizer) -> None:
     raise TrainingDivergedError(
         f"training diverged at epoch {epoch}, batch {batch}: {what}. The network keeps its "
         f"weights from before this step. Try a smaller learning rate (lr={opt.lr:g}) or "

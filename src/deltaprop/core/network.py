@@ -18,19 +18,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, NamedTuple
+from typing import NamedTuple
 
 import numpy as np
 
-from .activations import Activation, get_activation
-from .init import Initializer, get_initializer
-from .losses import Loss, get_loss, prepare_targets
-from .validation import check_inputs
-
-if TYPE_CHECKING:
-    import os
-
-    from .training import History
+from deltaprop.core.activations import Activation, get_activation
+from deltaprop.core.init import Initializer, get_initializer
+from deltaprop.core.losses import Loss, get_loss, prepare_targets
+from deltaprop.core.validation import check_inputs
 
 Array = np.ndarray
 
@@ -79,8 +74,12 @@ def _dtype_of(dtype: object) -> np.dtype:
     return dt
 
 
-class Network:
-    """A feed-forward network trained by backpropagation.
+class FeedForward:
+    """A feed-forward network's maths: forwarding, backpropagation, gradients and the loss.
+
+    It knows nothing of training loops or files; :class:`deltaprop.Network` adds ``fit``,
+    ``save`` and the notebook view on top of it (as Keras composes Model from Layer and
+    Trainer). Everything below, and the engines, take any FeedForward.
 
     >>> import numpy as np, deltaprop as dp
     >>> net = dp.Network([2, 2, 1], activation="sigmoid", loss="mse", seed=0)
@@ -93,7 +92,7 @@ class Network:
     activation: the hidden layers' activation, or a list with one name per hidden layer.
     output_activation: the output layer's; defaults to ``activation`` (its last entry if a list).
     loss: "mse", "cross_entropy" (softmax outputs) or "binary_cross_entropy" (sigmoid outputs).
-    init: an initialiser name from :mod:`deltaprop.init`, or ``{"name": ..., "scale": ...}``.
+    init: an initialiser name from :mod:`deltaprop.core.init`, or ``{"name": ..., "scale": ...}``.
     seed: seeds the network's own random generator, which draws the initial weights and later
         shuffles the training data; the global NumPy random state is never used.
     dtype: float64 (default) or float32; the whole computation stays in this type.
@@ -203,7 +202,7 @@ class Network:
         }
 
     @classmethod
-    def from_config(cls, config: dict) -> Network:
+    def from_config(cls, config: dict) -> FeedForward:
         """A new network (freshly initialised) with the architecture ``config()`` described."""
         return cls(
             config["sizes"],
@@ -215,9 +214,9 @@ class Network:
             dtype=config["dtype"],
         )
 
-    def copy(self) -> Network:
+    def copy(self) -> FeedForward:
         """An independent copy: same architecture, weights and random-generator state."""
-        clone = object.__new__(Network)
+        clone = object.__new__(type(self))
         clone.__dict__.update(self.__dict__)
         clone.layers = [Layer(ly.W.copy(), ly.b.copy(), ly.activation) for ly in self.layers]
         clone.rng = np.random.default_rng()
@@ -227,15 +226,10 @@ class Network:
     def __repr__(self) -> str:
         acts = [layer.activation.name for layer in self.layers]
         return (
-            f"Network(sizes={self.sizes}, activations={acts}, loss={self.loss_function.name!r}, "
+            f"{type(self).__name__}(sizes={self.sizes}, activations={acts}, "
+            f"loss={self.loss_function.name!r}, "
             f"dtype={self.dtype.name}, parameters={self.n_parameters})"
         )
-
-    def _repr_html_(self) -> str:
-        """Jupyter's view: a summary of the layers and the network's diagram."""
-        from .plot.diagram import summary_html  # matplotlib only when a notebook asks
-
-        return summary_html(self)
 
     # ---------------------------------------------------------------- checks
     def check_inputs(self, X: object, name: str = "X") -> Array:
@@ -283,7 +277,8 @@ class Network:
                 deltas[i] = self.layers[i].activation.derivative(fp.z[i + 1]) * backpropagated
         return deltas
 
-    def _gradients_from(self, fp: ForwardPass, deltas: list[Array]) -> list[tuple[Array, Array]]:
+    def gradients_from(self, fp: ForwardPass, deltas: list[Array]) -> list[tuple[Array, Array]]:
+        """[(∂E/∂W, ∂E/∂b) per layer] from a forward pass and its deltas (the batch mean)."""
         n = fp.z[0].shape[0]
         grads = []
         for i, delta in enumerate(deltas):
@@ -300,10 +295,11 @@ class Network:
         X = self.check_inputs(X)
         T = self.check_targets(T, X.shape[0])
         fp = self.forward(X)
-        return self._gradients_from(fp, self.backward(fp, T))
+        return self.gradients_from(fp, self.backward(fp, T))
 
     # ---------------------------------------------------------------- error
-    def _loss_of(self, fp: ForwardPass, T: Array) -> float:
+    def loss_of(self, fp: ForwardPass, T: Array) -> float:
+        """The loss E of a forward pass against checked targets, averaged over the batch."""
         with np.errstate(under="ignore"):
             return self.loss_function.value(fp.output, T, fp.a[-1])
 
@@ -311,7 +307,7 @@ class Network:
         """The loss E averaged over the examples."""
         X = self.check_inputs(X)
         T = self.check_targets(T, X.shape[0])
-        return self._loss_of(self.forward(X), T)
+        return self.loss_of(self.forward(X), T)
 
     def accuracy(self, X: object, T: object) -> float:
         """Fraction of examples classified right: argmax for several outputs, o > 0.5 for one.
@@ -322,20 +318,6 @@ class Network:
         X = self.check_inputs(X)
         T = self.check_targets(T, X.shape[0])
         return accuracy_of(self.forward(X).output, T, self.loss_function.name)
-
-    # ---------------------------------------------------------------- training
-    def fit(self, X: object, T: object, **kwargs) -> History:
-        """Train by backpropagation; see :func:`deltaprop.training.fit` for the options."""
-        from .training import fit
-
-        return fit(self, X, T, **kwargs)
-
-    # ---------------------------------------------------------------- model files
-    def save(self, path: str | os.PathLike, metadata: dict | None = None) -> None:
-        """Write the network to exactly ``path``, atomically (see :func:`deltaprop.save`)."""
-        from .persistence import save
-
-        save(self, path, metadata=metadata)
 
 
 def accuracy_of(outputs: Array, T: Array, loss_name: str) -> float:

@@ -1,6 +1,6 @@
 """Readers for data files: CSV, .npy/.npz and IDX (MNIST), hardened against bad input.
 
-They turn bytes into arrays and cells and nothing more; :mod:`deltaprop.datasets` gives
+They turn bytes into arrays and cells and nothing more; :mod:`deltaprop.data.datasets` gives
 those a meaning (targets, classes, tasks). Every problem with a file's content raises
 :class:`DataError` naming the file, and the line and column where they apply. Nothing is ever
 unpickled, and every size a file declares (IDX dimensions, .npy shapes, zip members) is
@@ -25,15 +25,12 @@ from typing import NamedTuple, TypeVar
 
 import numpy as np
 
+from deltaprop.errors import DataError
+
 # Deflate expands data at most ~1032-fold, so a compressed size declaring more is a lie.
 MAX_DEFLATE_RATIO = 1100
 
 T = TypeVar("T")
-
-
-class DataError(ValueError):
-    """A data file is not valid; the message names the file, and the line and column where they
-    apply, e.g. ``data.csv, line 7, column 'petal_width': 'abc' is not a number``."""
 
 
 def error(source: object, message: str, line: int | None = None, column: object = None):

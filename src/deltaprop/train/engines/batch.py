@@ -1,4 +1,4 @@
-"""The lean mini-batch engine (``fit(engine="batch")``; see :mod:`deltaprop.fastpath`).
+"""The lean mini-batch engine (``fit(engine="batch")``; see :mod:`deltaprop.train.engines.choose`).
 
 Per step it runs the reference's computation — forward, loss, deltas by the delta rule,
 ∂E/∂W = -Δᵀ Z / m, the optimizer's update — with everything written into buffers allocated
@@ -24,7 +24,9 @@ from collections.abc import Callable
 
 import numpy as np
 
-from .fastpath import (
+from deltaprop.core.network import FeedForward, accuracy_of
+from deltaprop.optim.optimizers import SGD, Adam, AdamW, Optimizer
+from deltaprop.train.engines.choose import (
     LOSS_NOT_FINITE,
     WEIGHT_NOT_FINITE,
     EpochResult,
@@ -36,8 +38,6 @@ from .fastpath import (
     restore,
     sgd_mode,
 )
-from .network import Network, accuracy_of
-from .optimizers import SGD, Adam, AdamW, Optimizer
 
 Array = np.ndarray
 
@@ -77,7 +77,7 @@ class BatchEngine:
     """Mini-batches of ``size`` rows (the last one may be smaller)."""
 
     def __init__(
-        self, net: Network, X: Array, T: Array, opt: Optimizer, size: int, measure: bool
+        self, net: FeedForward, X: Array, T: Array, opt: Optimizer, size: int, measure: bool
     ) -> None:
         self.net, self.X, self.opt, self.size = net, X, opt, size
         self.T = np.ascontiguousarray(T)  # its rows go to the kernels (X only to GEMMs)

@@ -1,6 +1,6 @@
 """Preparing data for training: a seeded (stratified) split, per-column scaling, one-hot rows.
 
-Also available from :mod:`deltaprop.datasets`. The fitted scaling is plain JSON
+Also available from :mod:`deltaprop.data.datasets`. The fitted scaling is plain JSON
 (:meth:`Scaler.to_dict`), so a model file can carry it and prediction reuses it exactly.
 """
 
@@ -11,10 +11,10 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .validation import check_fraction
+from deltaprop.core.validation import check_fraction
 
 if TYPE_CHECKING:
-    from .datasets import Dataset
+    from deltaprop.data.datasets import Dataset
 
 
 def _describe(value: object) -> str:

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .activations import Activation, softmax_backward
+from deltaprop.core.activations import Activation, softmax_backward
 
 Array = np.ndarray
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from .network import Network
+from deltaprop.core.network import FeedForward
 
 
 def numerical_gradients(
-    net: Network, X: object, T: object, eps: float = 1e-4
+    net: FeedForward, X: object, T: object, eps: float = 1e-4
 ) -> list[tuple[np.ndarray, np.ndarray]]:
     """∂E/∂w by central differences, for every weight and bias, one at a time.
 
@@ -37,16 +37,22 @@ def numerical_gradients(
     return grads
 
 
-def _nudged(net: Network, X, T, flat: np.ndarray, idx: int, offset: float) -> float:
+def _nudged(net: FeedForward, X, T, flat: np.ndarray, idx: int, offset: float) -> float:
     """The loss with one weight moved by ``offset`` from its original value (left moved)."""
     original = flat[idx]
     flat[idx] = original + offset
-    value = net._loss_of(net.forward(X), T)
+    value = net.loss_of(net.forward(X), T)
     flat[idx] = original
     return value
 
 
-def gradcheck(net: Network, X: object, T: object, eps: float = 1e-4, floor: float = 1e-8) -> float:
+def gradcheck(
+    net: FeedForward,
+    X: object,
+    T: object,
+    eps: float = 1e-4,
+    floor: float = 1e-8,
+) -> float:
     """Max relative error between ``net.gradients`` and central finite differences.
 
     The relative error of one weight is |g - g_num| / max(|g|, |g_num|, floor); the floor keeps
@@ -70,7 +76,7 @@ def gradcheck(net: Network, X: object, T: object, eps: float = 1e-4, floor: floa
     return worst
 
 
-def _as_float64(net: Network) -> Network:
+def _as_float64(net: FeedForward) -> FeedForward:
     clone = net.copy()
     clone.dtype = np.dtype(np.float64)
     for layer in clone.layers:

@@ -1,6 +1,6 @@
 """Checkpoints: everything a ``fit`` needs to continue exactly where it stopped.
 
-A checkpoint is a safetensors file like a model file (see :mod:`deltaprop.persistence`), with
+A checkpoint is a safetensors file like a model file (see :mod:`deltaprop.io.model_file`), with
 more tensors and a larger JSON document:
 
     layers.{l}.weight, layers.{l}.bias     the network, as in a model file
@@ -37,20 +37,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import safetensors.numpy
 
-from . import persistence
-from .network import Network
-from .optimizers import Optimizer, get_optimizer
+from deltaprop._version import __version__
+from deltaprop.core.network import FeedForward
+from deltaprop.errors import CheckpointError
+from deltaprop.io import model_file as persistence
+from deltaprop.optim.optimizers import Optimizer, get_optimizer
 
 FORMAT_NAME = "deltaprop.checkpoint"
 FORMAT_VERSION = 1
 _DTYPES = {"F32": np.dtype("<f4"), "F64": np.dtype("<f8"), "I64": np.dtype("<i8")}
-
-
-class CheckpointError(persistence.ModelFileError):
-    """A checkpoint file is invalid (corrupt, truncated, not a checkpoint, inconsistent), or
-    does not fit the fit it is asked to resume; the message names the file and the problem."""
 
 
 @dataclass
@@ -72,7 +68,7 @@ class TrainingState:
 
 
 # ------------------------------------------------------------------------------------ save
-def save_checkpoint(path: str | os.PathLike, net: Network, state: TrainingState) -> None:
+def save_checkpoint(path: str | os.PathLike, net: FeedForward, state: TrainingState) -> None:
     """Write a checkpoint of ``net`` and ``state`` to exactly ``path``, atomically."""
     tensors = persistence._tensors_of(net)
     opt_state = state.optimizer.state_dict()
@@ -92,7 +88,6 @@ def save_checkpoint(path: str | os.PathLike, net: Network, state: TrainingState)
         tensors["order"] = np.ascontiguousarray(state.order, dtype=np.int64)
     if state.split is not None:
         tensors["split"] = np.ascontiguousarray(state.split, dtype=np.int64)
-    from . import __version__
 
     config = net.config()
     if config["seed"] is not None:
@@ -117,6 +112,8 @@ def save_checkpoint(path: str | os.PathLike, net: Network, state: TrainingState)
         "settings": state.settings,
     }
     text = json.dumps(_encode(document), allow_nan=False, separators=(",", ":"))
+    import safetensors.numpy  # loaded with the first file written
+
     data = safetensors.numpy.save(tensors, metadata={persistence.METADATA_KEY: text})
     write_atomically(Path(os.fspath(path)), data)
 
@@ -148,7 +145,7 @@ def write_atomically(path: Path, data: bytes) -> None:
     """Replace ``path`` with ``data`` whole or not at all, leaving no temporary file even if
     the process is killed: the data goes to an unnamed file (O_TMPFILE), which gets a name
     only for the instant between ``link`` and ``rename``. Elsewhere, a named temporary file
-    as in :func:`deltaprop.persistence.save`."""
+    as in :func:`deltaprop.io.model_file.save`."""
     directory = path.parent
     _sweep_leftovers(path)
     flag = getattr(os, "O_TMPFILE", None)
@@ -213,7 +210,7 @@ def _link(fd: int, name: Path) -> None:
 
 
 # ------------------------------------------------------------------------------------ load
-def load_checkpoint(path: str | os.PathLike) -> tuple[Network, TrainingState, dict]:
+def load_checkpoint(path: str | os.PathLike) -> tuple[FeedForward, TrainingState, dict]:
     """The network, the training state and the raw document of the checkpoint at ``path``.
 
     Raises CheckpointError for anything wrong with the content, OSError when the file cannot
@@ -235,10 +232,10 @@ def _fail(path: object, message: str) -> CheckpointError:
     return CheckpointError(f"{path}: {message}")
 
 
-def _load_checked(path: str | os.PathLike) -> tuple[Network, TrainingState, dict]:
+def _load_checked(path: str | os.PathLike) -> tuple[FeedForward, TrainingState, dict]:
     document, arrays = _read_tensors(path)
     network = document["network"]
-    net = Network.from_config(network)
+    net = FeedForward.from_config(network)
     params = []
     for i, layer in enumerate(net.layers):
         layer.W = _take(path, arrays, f"layers.{i}.weight", layer.W.shape, net.dtype)
@@ -384,152 +381,3 @@ def _check_header(path: object, header: object) -> tuple[dict, dict]:
             raise _fail(path, f"tensor {name}: data_offsets do not span its data")
         specs[name] = (dtype, tuple(entry["shape"]), (start, end))
     return document, specs
-
-
-# ------------------------------------------------------------------------------- in fit
-def fingerprint(*arrays: np.ndarray | None) -> str:
-    """A short hash of arrays' shapes, dtypes and bytes: resuming on other data is refused."""
-    import hashlib
-
-    digest = hashlib.blake2b(digest_size=12)
-    for array in arrays:
-        if array is None:
-            digest.update(b"none")
-            continue
-        digest.update(f"{array.shape}{array.dtype}".encode())
-        digest.update(np.ascontiguousarray(array).view(np.uint8).reshape(-1))
-    return digest.hexdigest()
-
-
-def _differences(kind: str, stored: dict, current: dict) -> list[str]:
-    return [
-        f"{kind} {key}: checkpoint has {stored.get(key)!r}, this fit has {current.get(key)!r}"
-        for key in sorted(set(stored) | set(current))
-        if stored.get(key) != current.get(key)
-    ]
-
-
-def _read_for_resume(
-    path: str | os.PathLike, net: Network, opt: Optimizer, scheduler: object, settings: dict
-) -> tuple[Network, TrainingState]:
-    """Load a checkpoint and check that it continues this very fit; changes nothing.
-
-    Raises CheckpointError for a bad file and ValueError naming every difference between the
-    checkpoint and this fit (architecture, loss, optimizer settings, data, fit arguments).
-    """
-    stored_net, state, _ = load_checkpoint(path)
-    problems = []
-    mine, theirs = net.config(), stored_net.config()
-    for key in ("sizes", "activations", "loss", "dtype"):
-        if mine[key] != theirs[key]:
-            problems.append(
-                f"network {key}: checkpoint has {theirs[key]!r}, this network has {mine[key]!r}"
-            )
-    # The learning rate is state (schedules change it); the other hyperparameters are settings.
-    stored_opt = {k: v for k, v in state.optimizer.config().items() if k != "lr"}
-    problems += _differences(
-        "optimizer", stored_opt, {k: v for k, v in opt.config().items() if k != "lr"}
-    )
-    problems += _differences("fit", state.settings, settings)
-    stored_sched = (state.scheduler_state or {}).get("name")
-    current_sched = scheduler.config()["name"] if scheduler is not None else None
-    if stored_sched != current_sched:
-        problems.append(
-            f"scheduler: checkpoint has {stored_sched!r}, this fit has {current_sched!r}"
-        )
-    if state.settings.get("engine") != settings.get("engine"):
-        problems.append(
-            f"(to continue on the {state.settings.get('engine')!r} engine, pass "
-            f"engine={state.settings.get('engine')!r})"
-        )
-    if problems:
-        raise ValueError(
-            f"cannot resume from {path}: it was written by a different training. "
-            + "; ".join(problems)
-        )
-    return stored_net, state
-
-
-class Checkpointer:
-    """Writes a fit's checkpoints, and puts a checkpoint back in place to resume one."""
-
-    def __init__(
-        self, path: str | os.PathLike, every: int, every_batches: int | None, settings: dict
-    ) -> None:
-        self.path, self.every, self.every_batches = path, every, every_batches
-        self.settings = settings
-
-    def resume(
-        self, path: str | os.PathLike, net: Network, opt: Optimizer, scheduler: object
-    ) -> TrainingState:
-        """Check that the checkpoint at ``path`` continues this fit (ValueError naming every
-        difference otherwise, with nothing changed), then restore the network's weights and
-        random generator and the optimizer's and schedule's state from it."""
-        stored, state = _read_for_resume(path, net, opt, scheduler, self.settings)
-        for layer, saved in zip(net.layers, stored.layers):
-            layer.W[...] = saved.W
-            layer.b[...] = saved.b
-        net.rng.bit_generator.state = stored.rng.bit_generator.state
-        net.metadata = stored.metadata
-        opt.load_state_dict(state.optimizer.state_dict())
-        if scheduler is not None and state.scheduler_state is not None:
-            scheduler.load_state_dict(state.scheduler_state)
-        return state
-
-    def after_batch(
-        self,
-        net,
-        opt,
-        scheduler,
-        stopper,
-        history,
-        epoch: int,
-        batch: int,
-        loss_sum: float,
-        correct: float,
-        order,
-        split,
-    ) -> None:
-        """Within an epoch, every ``every_batches`` batches."""
-        if self.every_batches and (batch + 1) % self.every_batches == 0:
-            self._write(
-                net,
-                opt,
-                scheduler,
-                stopper,
-                history,
-                epoch - 1,
-                batch + 1,
-                loss_sum,
-                correct,
-                order,
-                split,
-            )
-
-    def after_epoch(
-        self, net, opt, scheduler, stopper, history, epoch: int, last: bool, split
-    ) -> None:
-        """Every ``every`` epochs, and after the last one."""
-        if last or epoch % self.every == 0:
-            self._write(net, opt, scheduler, stopper, history, epoch, 0, 0.0, 0.0, None, split)
-
-    def _write(
-        self, net, opt, scheduler, stopper, history, done, batch, loss_sum, correct, order, split
-    ) -> None:
-        state = TrainingState(
-            optimizer=opt,
-            scheduler_state=scheduler.state_dict() if scheduler is not None else None,
-            epoch=done,
-            batch=batch,
-            loss_sum=loss_sum,
-            correct=correct,
-            order=order if batch else None,
-            split=split,
-            history=history.as_dict(),
-            settings=self.settings,
-            early_stopping=None
-            if stopper is None
-            else {"best": stopper.best, "best_epoch": stopper.best_epoch, "wait": stopper.wait},
-            best_weights=None if stopper is None else stopper.best_weights,
-        )
-        save_checkpoint(self.path, net, state)

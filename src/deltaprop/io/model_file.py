@@ -28,14 +28,18 @@ import secrets
 import struct
 from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
-import safetensors.numpy
 from safetensors import SafetensorError, deserialize
 
-from .activations import ACTIVATIONS
-from .losses import LOSSES
-from .network import Network
+from deltaprop._version import __version__
+from deltaprop.core.activations import ACTIVATIONS
+from deltaprop.core.losses import LOSSES
+from deltaprop.core.network import FeedForward
+from deltaprop.errors import ModelFileError
+
+N = TypeVar("N", bound=FeedForward)
 
 FORMAT_NAME = "deltaprop.model"
 FORMAT_VERSION = 1
@@ -46,18 +50,8 @@ _FILE_DTYPES = {"float32": ("F32", np.dtype("<f4")), "float64": ("F64", np.dtype
 _SAFETENSORS_PREFIX = 8
 
 
-class ModelFileError(Exception):
-    """A file is not a valid deltaprop model; the message names the file and what is wrong.
-
-    Raised for every problem with a file's content: not safetensors (a pickle, a zip, random
-    bytes), truncated, a header larger than the file, shapes that do not chain, a dtype other
-    than float32/float64, an unknown activation or loss name, non-finite weights, or a format
-    version newer than this library reads.
-    """
-
-
 # ------------------------------------------------------------------------------------ save
-def save(net: Network, path: str | os.PathLike, *, metadata: dict | None = None) -> None:
+def save(net: FeedForward, path: str | os.PathLike, *, metadata: dict | None = None) -> None:
     """Write ``net`` to exactly ``path``, atomically: either the whole new file or nothing.
 
     The file holds the weights, the architecture, the random generator's state and
@@ -65,7 +59,7 @@ def save(net: Network, path: str | os.PathLike, *, metadata: dict | None = None)
     string keys, lists, str, int, finite float, bool, None) so that it loads back equal;
     anything else raises ValueError and nothing is written.
     """
-    if not isinstance(net, Network):
+    if not isinstance(net, FeedForward):
         raise ValueError(f"save expects a deltaprop Network. Received: {type(net).__name__}")
     if metadata is not None and not isinstance(metadata, dict):
         raise ValueError(f"metadata must be a dict. Received: {type(metadata).__name__}")
@@ -81,7 +75,6 @@ def save(net: Network, path: str | os.PathLike, *, metadata: dict | None = None)
     config = net.config()
     if config["seed"] is not None:
         config["seed"] = int(config["seed"])  # a NumPy integer seed is valid but not JSON
-    from . import __version__
 
     document = {
         "format": FORMAT_NAME,
@@ -92,6 +85,8 @@ def save(net: Network, path: str | os.PathLike, *, metadata: dict | None = None)
         "metadata": merged,
     }
     text = json.dumps(document, allow_nan=False, ensure_ascii=False, separators=(",", ":"))
+    import safetensors.numpy  # loaded with the first file written
+
     data = safetensors.numpy.save(tensors, metadata={METADATA_KEY: text})
     (header_len,) = struct.unpack("<Q", data[:_SAFETENSORS_PREFIX])
     if header_len > MAX_HEADER_BYTES:
@@ -138,7 +133,7 @@ def _check_json(value: object, where: str) -> None:
     )
 
 
-def _tensors_of(net: Network) -> dict[str, np.ndarray]:
+def _tensors_of(net: FeedForward) -> dict[str, np.ndarray]:
     loss = net.loss_function
     if type(LOSSES.get(loss.name)) is not type(loss):
         raise ValueError(
@@ -213,9 +208,10 @@ def _write_atomically(path: Path, data: bytes) -> None:
 
 
 # ------------------------------------------------------------------------------------ load
-def load(path: str | os.PathLike) -> Network:
+def load(path: str | os.PathLike, into: type[N] = FeedForward) -> N:  # type: ignore[assignment]
     """The network saved at ``path``: same architecture, dtype, weights (bit for bit),
-    random-generator state and ``metadata``.
+    random-generator state and ``metadata``, as an ``into`` (``deltaprop.load`` passes the
+    public :class:`deltaprop.Network`; this layer knows only the maths below it).
 
     Raises ModelFileError for anything wrong with the file's content, and OSError
     (FileNotFoundError, IsADirectoryError, PermissionError) when it cannot be read at all.
@@ -223,7 +219,7 @@ def load(path: str | os.PathLike) -> Network:
     document, arrays = _read(path)
     network = document["network"]
     try:
-        net = Network.from_config(network)
+        net = into.from_config(network)
     except ValueError as exc:
         raise ModelFileError(f"{path}: the stored network is not valid: {exc}") from None
     for i, layer in enumerate(net.layers):
@@ -269,7 +265,7 @@ def read_safetensors(
     expected: str = "a deltaprop model file",
 ) -> tuple[dict, dict[str, np.ndarray]]:
     """The JSON document and the tensors of a deltaprop safetensors file (a model file, or a
-    checkpoint: :mod:`deltaprop.checkpoint`), every size checked against the file's before
+    checkpoint: :mod:`deltaprop.train.checkpointing`), every size checked against the file's before
     anything is allocated and every float finite.
 
     ``check_header(path, header)`` validates the parsed safetensors header and returns the
@@ -475,7 +471,7 @@ def _check_network(path: object, network: object) -> tuple[str, dict[str, tuple[
     return dtype, expected
 
 
-def _restore_rng(net: Network, state: object, path: object) -> None:
+def _restore_rng(net: FeedForward, state: object, path: object) -> None:
     reference = net.rng.bit_generator.state
     ok = (
         isinstance(state, dict)

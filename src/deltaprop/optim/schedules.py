@@ -22,7 +22,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from .optimizers import Optimizer, _number, _plain
+from deltaprop.optim.optimizers import Optimizer, _number, _plain
 
 __all__ = ["Schedule", "StepLR", "ExponentialLR", "CosineAnnealingLR", "ReduceLROnPlateau"]
 

@@ -1,4 +1,4 @@
-"""Numba kernels behind the fast training engines (see :mod:`deltaprop.fastpath`).
+"""Numba kernels behind the fast training engines (see :mod:`deltaprop.train.engines.choose`).
 
 This module imports Numba at its top, so nothing imports it until a fast engine first needs
 it: ``import deltaprop`` stays as cheap as NumPy alone.
@@ -21,7 +21,7 @@ import math
 import numba
 import numpy as np
 
-from .activations import ELU_ALPHA, LEAKY_RELU_SLOPE
+from deltaprop.core.activations import ELU_ALPHA, LEAKY_RELU_SLOPE
 
 
 def _jit(fastmath: bool | set[str] = False, inline: str = "never"):

@@ -1,4 +1,4 @@
-"""The online (batch size 1) SGD epoch as one Numba kernel; see :mod:`deltaprop.fastpath`.
+"""The online (batch size 1) SGD epoch as one Numba kernel; see :mod:`deltaprop.train.engines`.
 
 For each example in turn: forward, loss, deltas by the delta rule, and the seed's update
 w_ji ← w_ji - η ∂E/∂w_ji with ∂E/∂w_ji = -δ_j z_i (plus momentum, Nesterov, weight decay and
@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 
-from .kernels import (
+from deltaprop.train.engines.kernels import (
     NO_ACCURACY,
     ZERO,
     _jit,

@@ -7,7 +7,7 @@
 
 Every problem with a file's content raises :class:`DataError`, a ValueError whose message names
 the file, and the line and column where they apply; the readers themselves, hardened against
-malformed and hostile files, are in :mod:`deltaprop.readers`. A file that cannot be opened at
+malformed and hostile files, are in :mod:`deltaprop.data.readers`. A file that cannot be opened at
 all raises the usual OSError (FileNotFoundError, PermissionError, IsADirectoryError).
 """
 
@@ -22,9 +22,9 @@ from pathlib import Path
 
 import numpy as np
 
-from . import readers
-from .preprocessing import Scaler, one_hot, train_test_split
-from .readers import DataError, error
+from deltaprop.data import readers
+from deltaprop.data.preprocessing import Scaler, one_hot, train_test_split
+from deltaprop.data.readers import DataError, error
 
 __all__ = [
     "BUILTINS",

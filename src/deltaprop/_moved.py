@@ -1,0 +1,53 @@
+"""The module paths of deltaprop 0.1, before the package was layered, still import.
+
+``import deltaprop.datasets`` (or ``.persistence``, ``.checkpoint``, ...) gives the module that
+now holds that code, under its new name, so code and notebooks written against 0.1 keep
+working. An import hook rather than a file per old name: the old names stay out of the tree
+and out of the layers' contract.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.abc
+import importlib.util
+import sys
+from types import ModuleType
+
+MOVED = {
+    "activations": "deltaprop.core.activations",
+    "losses": "deltaprop.core.losses",
+    "init": "deltaprop.core.init",
+    "validation": "deltaprop.core.validation",
+    "network": "deltaprop.core.network",
+    "gradcheck": "deltaprop.core.gradcheck",
+    "optimizers": "deltaprop.optim.optimizers",
+    "schedules": "deltaprop.optim.schedules",
+    "datasets": "deltaprop.data.datasets",
+    "readers": "deltaprop.data.readers",
+    "preprocessing": "deltaprop.data.preprocessing",
+    "persistence": "deltaprop.io.model_file",
+    "checkpoint": "deltaprop.io.checkpoint_file",
+    "training": "deltaprop.train.loop",
+}
+
+
+class _Alias(importlib.abc.MetaPathFinder, importlib.abc.Loader):
+    """Finds ``deltaprop.<old name>`` and loads it as the module that replaced it."""
+
+    def find_spec(self, fullname: str, path: object, target: object = None):
+        prefix, _, leaf = fullname.partition(".")
+        if prefix != "deltaprop" or leaf not in MOVED:
+            return None
+        return importlib.util.spec_from_loader(fullname, self)
+
+    def create_module(self, spec) -> ModuleType:
+        return importlib.import_module(MOVED[spec.name.partition(".")[2]])
+
+    def exec_module(self, module: ModuleType) -> None:
+        pass  # already executed under its new name
+
+
+def install() -> None:
+    if not any(isinstance(finder, _Alias) for finder in sys.meta_path):
+        sys.meta_path.append(_Alias())

@@ -1,0 +1,2 @@
+"""The engines that train one epoch: the readable reference, the lean mini-batch engine and the
+fused online kernel, and the one place that chooses between them."""

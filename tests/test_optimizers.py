@@ -154,7 +154,7 @@ def test_float32_stays_float32(key: str) -> None:
     params = initial_params(np.float32)
     traj = run(opt, params, 10)
     assert all(p.dtype == np.float32 for p in params)
-    for arrays in opt._state:  # buffers and scratch alike
+    for arrays in opt.state:  # buffers and scratch alike
         assert all(a.dtype == np.float32 for a in arrays.values())
     for key_, value in opt.state_dict().items():
         if isinstance(value, list) and value and isinstance(value[0], np.ndarray):
@@ -359,14 +359,14 @@ def test_load_state_dict_accepts_what_np_load_returns(tmp_path: Path) -> None:
     run(opt, params, 3)
     saved = opt.state_dict()
     flat = {k: v for k, v in saved.items() if not isinstance(v, list) or k == "betas"}
-    for key in opt._buffers():
+    for key in opt.buffer_names():
         for i, a in enumerate(saved[key]):
             flat[f"{key}__{i}"] = a
     np.savez(tmp_path / "opt.npz", **flat)
     with np.load(tmp_path / "opt.npz", allow_pickle=False) as data:
         loaded = {k: data[k] for k in data.files}  # scalars come back as 0-d arrays
     state = {k: v for k, v in loaded.items() if "__" not in k}
-    for key in opt._buffers():
+    for key in opt.buffer_names():
         state[key] = [loaded[f"{key}__{i}"] for i in range(2)]
     resumed = Adam()
     resumed.load_state_dict(state)

@@ -352,12 +352,12 @@ def _targets(net: FeedForward, t: object) -> Array:
 
 def _buffers(opt: Optimizer, params: list[Array]) -> list[dict[str, Array]]:
     """Copies of the optimizer's per-parameter buffers, as the next step will read them."""
-    names = opt._buffers()
-    if opt._state is None:
+    names = opt.buffer_names()
+    if opt.state is None:
         # Before the first step the state does not exist yet; its initial values are what
-        # _init_state will create (zeros, or Adagrad's initial_accumulator_value).
-        return [{k: v.copy() for k, v in opt._init_state(p).items() if k in names} for p in params]
-    return [{k: st[k].copy() for k in names} for st in opt._state]
+        # ensure_state will create (zeros, or Adagrad's initial_accumulator_value).
+        return [opt.fresh_buffers(p) for p in params]
+    return [{k: st[k].copy() for k in names} for st in opt.state]
 
 
 def _check_names(names: object, n: int, what: str) -> list[str] | None:

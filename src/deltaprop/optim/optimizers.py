@@ -102,15 +102,21 @@ class Optimizer:
     """Base class: hyperparameter validation, lazy per-parameter state, (de)serialisation.
 
     Subclasses set ``name``, pass their constructor's ``locals()`` to ``_configure`` and
-    implement ``_update``; ``_buffers`` names the persistent per-parameter arrays (torch's
+    implement ``_update``; ``buffer_names`` names the persistent per-parameter arrays (torch's
     names), ``_SCRATCH`` the preallocated work arrays. ``steps`` is t in the update rules:
     the number of steps since construction or the last ``reset``.
+
+    Public state, for engines that update the same buffers in fused kernels and for
+    explanations that show them: :attr:`state` (the live per-parameter buffers, or None before
+    the first step), :meth:`ensure_state` (create them exactly as the first ``step`` would),
+    :meth:`state_problem` (why they cannot serve given parameters), :attr:`decoupled` (whether
+    weight decay bypasses the gradient), and ``state_dict`` / ``load_state_dict``.
     """
 
     name: ClassVar[str] = "Optimizer"
     _HPARAMS: ClassVar[tuple[str, ...]] = ()  # the constructor's arguments, in order
     _SCRATCH: ClassVar[tuple[str, ...]] = ("_tmp", "_aux")
-    _decoupled: ClassVar[bool] = False
+    decoupled: ClassVar[bool] = False  # weight decay applied to θ directly, not added to g
     weight_decay: float = 0.0
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
@@ -141,12 +147,54 @@ class Optimizer:
         self._state: list[dict[str, np.ndarray]] | None = None
         self._layout: list[tuple[tuple[int, ...], np.dtype]] = []
 
-    def _buffers(self) -> tuple[str, ...]:
+    def buffer_names(self) -> tuple[str, ...]:
+        """The persistent per-parameter buffers these settings use, by torch's names."""
         return ()
 
+    @property
+    def state(self) -> list[dict[str, np.ndarray]] | None:
+        """Per parameter, the live buffers (by ``buffer_names``) and scratch arrays (names
+        starting with ``_``) that ``step`` updates in place; None before the first step."""
+        return self._state
+
+    def ensure_state(self, params: Sequence[np.ndarray]) -> list[dict[str, np.ndarray]]:
+        """The state for ``params``, created exactly as the first ``step`` creates it (zeros,
+        or Adagrad's ``initial_accumulator_value``) if there is none yet.
+
+        Raises ValueError, as ``step`` would, if existing state was made for other parameters.
+        """
+        problem = self.state_problem(params)
+        if problem is not None:
+            raise ValueError(f"{self.name}: {problem}; call reset() to start with new parameters")
+        if self._state is None:
+            self._set_state([self._init_state(p) for p in params])
+        return self._state  # type: ignore[return-value]
+
+    def fresh_buffers(self, p: np.ndarray) -> dict[str, np.ndarray]:
+        """The persistent buffers a first step would start ``p``'s state with (new arrays)."""
+        return {k: v for k, v in self._init_state(p).items() if k in self.buffer_names()}
+
+    def state_problem(self, params: Sequence[np.ndarray]) -> str | None:
+        """Why the existing state cannot serve ``params`` (other count, shape or dtype), or
+        None when it can or there is no state yet."""
+        if self._state is None:
+            return None
+        if len(params) != len(self._layout):
+            return (
+                f"got {len(params)} parameter arrays but the optimizer state was created "
+                f"for {len(self._layout)}"
+            )
+        for i, (p, (shape, dtype)) in enumerate(zip(params, self._layout)):
+            if p.shape != shape or p.dtype != dtype:
+                return (
+                    f"params[{i}] has shape {p.shape} and dtype {p.dtype} but the optimizer "
+                    f"state was created for shape {shape} and dtype {dtype}"
+                )
+        return None
+
     def _init_state(self, p: np.ndarray) -> dict[str, np.ndarray]:
-        st = {k: np.zeros_like(p) for k in self._buffers()}
-        coupled_wd = self.weight_decay != 0 and not self._decoupled
+        st = {k: np.zeros_like(p) for k in self.buffer_names()}
+        coupled_wd = self.weight_decay != 0 and not self.decoupled
         for k in self._SCRATCH + (("_grad",) if coupled_wd else ()):
             st[k] = np.empty_like(p)
         return st
@@ -215,7 +263,7 @@ class Optimizer:
         """``config()`` plus ``step`` (count) and, per buffer name, a list of array copies."""
         out = self.config()
         out["step"] = self.steps
-        for key in self._buffers():
+        for key in self.buffer_names():
             out[key] = [] if self._state is None else [st[key].copy() for st in self._state]
         return out
 
@@ -230,7 +278,7 @@ class Optimizer:
             raise ValueError(f"{owner}: state lacks {missing}")
         fresh = type(self)(**{k: state[k] for k in self._HPARAMS})  # validates
         fresh.steps = int(state["step"])
-        bufs = {k: [np.asarray(a) for a in state.get(k, [])] for k in fresh._buffers()}
+        bufs = {k: [np.asarray(a) for a in state.get(k, [])] for k in fresh.buffer_names()}
         counts = {len(v) for v in bufs.values()}
         if len(counts) > 1 or (fresh.steps > 0 and 0 in counts):
             raise ValueError(
@@ -301,7 +349,7 @@ class SGD(Optimizer):
                 f"Received: momentum={momentum!r}, dampening={dampening!r}"
             )
 
-    def _buffers(self) -> tuple[str, ...]:
+    def buffer_names(self) -> tuple[str, ...]:
         return ("momentum_buffer",) if self.momentum != 0 else ()
 
     def _update(self, p: np.ndarray, g: np.ndarray, st: dict[str, np.ndarray]) -> None:
@@ -362,7 +410,7 @@ class RMSprop(Optimizer):
     ) -> None:
         self._configure(locals())
 
-    def _buffers(self) -> tuple[str, ...]:
+    def buffer_names(self) -> tuple[str, ...]:
         extra = (("momentum_buffer",) if self.momentum > 0 else ()) + (
             ("grad_avg",) if self.centered else ()
         )
@@ -433,13 +481,13 @@ class Adam(Optimizer):
     ) -> None:
         self._configure(locals())
 
-    def _buffers(self) -> tuple[str, ...]:
+    def buffer_names(self) -> tuple[str, ...]:
         return ("exp_avg", "exp_avg_sq", "max_exp_avg_sq")[: 3 if self.amsgrad else 2]
 
     def _update(self, p: np.ndarray, g: np.ndarray, st: dict[str, np.ndarray]) -> None:
         (beta1, beta2), t, lr = self.betas, self.steps, self.lr
         tmp, den, m, v = st["_tmp"], st["_aux"], st["exp_avg"], st["exp_avg_sq"]
-        if self._decoupled:
+        if self.decoupled:
             if self.weight_decay != 0:
                 p *= 1.0 - lr * self.weight_decay
             d = g
@@ -474,7 +522,7 @@ class AdamW(Adam):
     """
 
     name = "AdamW"
-    _decoupled = True
+    decoupled = True
 
     def __init__(
         self,
@@ -521,7 +569,7 @@ class Adagrad(Optimizer):
     ) -> None:
         self._configure(locals())
 
-    def _buffers(self) -> tuple[str, ...]:
+    def buffer_names(self) -> tuple[str, ...]:
         return ("sum",)
 
     def _init_state(self, p: np.ndarray) -> dict[str, np.ndarray]:

@@ -271,7 +271,7 @@ class BatchEngine:
 
             return sgd(coupled), sgd(False)
         rest = (opt.amsgrad, abs(1.0 - opt.betas[0]) < 0.5)
-        flags_b = (wd, opt._decoupled, *rest)
+        flags_b = (wd, opt.decoupled, *rest)
         flags_W = flags_b
         if term is not None and not coupled:
             hp[K.A_DECAY] = term  # it was 1 - lr · 0: the inner Adam has no decay of its own

@@ -89,12 +89,7 @@ def network_problem(net: FeedForward) -> str | None:
 def _state_problem(opt: Optimizer, net: FeedForward) -> str | None:
     """A mismatch between the optimizer's existing state and the parameters: left to
     Optimizer.step (the reference engine) to report in its own words."""
-    layout = opt._layout if opt._state is not None else None
-    params = net.parameters()
-    if layout is not None and (
-        len(layout) != len(params)
-        or any(p.shape != s or p.dtype != d for p, (s, d) in zip(params, layout))
-    ):
+    if opt.state_problem(net.parameters()) is not None:
         return "the optimizer's state was created for other parameters"
     return None
 
@@ -159,14 +154,11 @@ def accuracy_mode(net: FeedForward, measure: bool) -> int:
 def optimizer_buffers(opt: Optimizer, params: Sequence[Array]) -> list[dict[str, Array]]:
     """The optimizer's per-parameter state, which the fused kernels update in place.
 
-    With _state_problem, the one place that reads Optimizer internals (``_state``,
-    ``_layout``, ``_init_state``, ``_set_state``): the state is created exactly as
-    ``Optimizer.step`` creates it on its first call, so that continuing with ``opt.step``
-    (or saving ``opt.state_dict()``) sees what the reference path would have left.
+    The state is created exactly as ``Optimizer.step`` creates it on its first call, so that
+    continuing with ``opt.step`` (or saving ``opt.state_dict()``) sees what the reference
+    path would have left.
     """
-    if opt._state is None:
-        opt._set_state([opt._init_state(p) for p in params])
-    return opt._state
+    return opt.ensure_state(params)
 
 
 def fill_hyperparameters(opt: Optimizer, hp: Array) -> None:

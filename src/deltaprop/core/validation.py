@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 from numbers import Integral, Real
+from typing import Any
 
 import numpy as np
 
@@ -77,3 +78,35 @@ def check_fraction(value: object, name: str, *, open_low: bool = True) -> float:
         interval = "(0, 1)" if open_low else "[0, 1)"
         raise ValueError(f"{name} must be a number in {interval}. Received: {name}={value!r}")
     return float(value)
+
+
+def check_real(
+    owner: str,
+    name: str,
+    value: Any,
+    low: float,
+    high: float = math.inf,
+    high_open: bool = False,
+    *,
+    low_open: bool = False,
+) -> float:
+    """float(value) if it is a finite real in the range, else a ValueError naming it."""
+    ok = isinstance(value, (int, float, np.integer, np.floating))
+    ok = ok and not isinstance(value, (bool, np.bool_)) and math.isfinite(value)
+    ok = ok and (low < value if low_open else low <= value)
+    ok = ok and (value < high if high_open else value <= high)
+    if not ok:
+        if high == math.inf:
+            expected = "" if low == -math.inf else f" {'>' if low_open else '>='} {low:g}"
+        else:
+            lo, hi = "(" if low_open else "[", ")" if high_open else "]"
+            expected = f" in {lo}{low:g}, {high:g}{hi}"
+        raise ValueError(
+            f"{owner}: {name} must be a finite number{expected}. Received: {name}={value!r}"
+        )
+    return float(value)
+
+
+def plain_scalar(value: Any) -> Any:
+    """A 0-d array (what np.load returns for a saved scalar) as a Python scalar."""
+    return value.item() if isinstance(value, np.ndarray) and value.ndim == 0 else value

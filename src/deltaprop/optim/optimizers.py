@@ -20,6 +20,8 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from deltaprop.core.validation import check_real, plain_scalar
+
 __all__ = ["Optimizer", "SGD", "RMSprop", "Adam", "AdamW", "Adagrad", "get_optimizer"]
 
 _INF = math.inf
@@ -42,38 +44,6 @@ _RULES: dict[str, Any] = {
 }
 
 
-def _number(
-    owner: str,
-    name: str,
-    value: Any,
-    low: float,
-    high: float = _INF,
-    high_open: bool = False,
-    *,
-    low_open: bool = False,
-) -> float:
-    """float(value) if it is a finite real in the range, else a ValueError naming it."""
-    ok = isinstance(value, (int, float, np.integer, np.floating))
-    ok = ok and not isinstance(value, (bool, np.bool_)) and math.isfinite(value)
-    ok = ok and (low < value if low_open else low <= value)
-    ok = ok and (value < high if high_open else value <= high)
-    if not ok:
-        if high == _INF:
-            expected = "" if low == -_INF else f" {'>' if low_open else '>='} {low:g}"
-        else:
-            lo, hi = "(" if low_open else "[", ")" if high_open else "]"
-            expected = f" in {lo}{low:g}, {high:g}{hi}"
-        raise ValueError(
-            f"{owner}: {name} must be a finite number{expected}. Received: {name}={value!r}"
-        )
-    return float(value)
-
-
-def _plain(value: Any) -> Any:
-    """A 0-d array (what np.load returns for a saved scalar) as a Python scalar."""
-    return value.item() if isinstance(value, np.ndarray) and value.ndim == 0 else value
-
-
 def _validate(owner: str, name: str, value: Any, rule: Any) -> Any:
     if rule is bool:
         if not isinstance(value, (bool, np.bool_)):
@@ -83,8 +53,10 @@ def _validate(owner: str, name: str, value: Any, rule: Any) -> Any:
         value = value.tolist() if isinstance(value, np.ndarray) else value
         if isinstance(value, str) or not isinstance(value, Sequence) or len(value) != 2:
             raise ValueError(f"{owner}: betas must be a pair (beta1, beta2). Received: {value!r}")
-        return tuple(_number(owner, f"betas[{i}]", b, 0.0, 1.0, True) for i, b in enumerate(value))
-    return _number(owner, name, value, *rule)
+        return tuple(
+            check_real(owner, f"betas[{i}]", b, 0.0, 1.0, True) for i, b in enumerate(value)
+        )
+    return check_real(owner, name, value, *rule)
 
 
 def _lerp(a: np.ndarray, b: np.ndarray, w: float, tmp: np.ndarray) -> None:
@@ -139,7 +111,7 @@ class Optimizer:
     def lr(self, value: float) -> None:
         # Kept a Python float: a NumPy float64 scalar would make float32 updates compute
         # in float64 under NEP 50.
-        self._lr = _number(self.name, "lr", value, *_NONNEG)
+        self._lr = check_real(self.name, "lr", value, *_NONNEG)
 
     def reset(self) -> None:
         """Forget all state (moment buffers, step count); hyperparameters are kept."""
@@ -270,7 +242,7 @@ class Optimizer:
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         """Restore hyperparameters, step count and buffers saved by ``state_dict``."""
         owner = f"{self.name}.load_state_dict"
-        state = {k: _plain(v) for k, v in state.items()}
+        state = {k: plain_scalar(v) for k, v in state.items()}
         if state.get("name") != self.name:
             raise ValueError(f"{owner}: state is for optimizer {state.get('name')!r}")
         missing = [k for k in [*self._HPARAMS, "step"] if k not in state]

@@ -22,7 +22,8 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from deltaprop.optim.optimizers import Optimizer, _number, _plain
+from deltaprop.core.validation import check_real, plain_scalar
+from deltaprop.optim.optimizers import Optimizer
 
 __all__ = ["Schedule", "StepLR", "ExponentialLR", "CosineAnnealingLR", "ReduceLROnPlateau"]
 
@@ -90,7 +91,7 @@ class Schedule:
         """Restore a ``state_dict``. Like torch, leaves ``optimizer.lr`` alone: restore the
         optimizer's own state for that."""
         owner = f"{self.name}.load_state_dict"
-        state = {k: _plain(v) for k, v in state.items()}
+        state = {k: plain_scalar(v) for k, v in state.items()}
         if state.get("name") != self.name:
             raise ValueError(f"{owner}: state is for schedule {state.get('name')!r}")
         keys = [k.lstrip("_") for k in self._HPARAMS + self._STATE]
@@ -125,7 +126,7 @@ class StepLR(Schedule):
 
     def __init__(self, optimizer: Optimizer, step_size: int, gamma: float = 0.1) -> None:
         self.step_size = _integer(self.name, "step_size", step_size, 1)
-        self.gamma = _number(self.name, "gamma", gamma, 0.0, low_open=True)
+        self.gamma = check_real(self.name, "gamma", gamma, 0.0, low_open=True)
         super().__init__(optimizer)
 
     def _next_lr(self) -> float:
@@ -147,7 +148,7 @@ class ExponentialLR(Schedule):
     _HPARAMS = ("gamma",)
 
     def __init__(self, optimizer: Optimizer, gamma: float) -> None:
-        self.gamma = _number(self.name, "gamma", gamma, 0.0, low_open=True)
+        self.gamma = check_real(self.name, "gamma", gamma, 0.0, low_open=True)
         super().__init__(optimizer)
 
     def _next_lr(self) -> float:
@@ -176,7 +177,7 @@ class CosineAnnealingLR(Schedule):
 
     def __init__(self, optimizer: Optimizer, T_max: int, eta_min: float = 0.0) -> None:
         self.T_max = _integer(self.name, "T_max", T_max, 1)
-        self.eta_min = _number(self.name, "eta_min", eta_min, 0.0)
+        self.eta_min = check_real(self.name, "eta_min", eta_min, 0.0)
         super().__init__(optimizer)
 
     def _next_lr(self) -> float:
@@ -236,13 +237,13 @@ class ReduceLROnPlateau(Schedule):
     ) -> None:
         owner = self.name
         self.mode = _choice(owner, "mode", mode, ("min", "max"))
-        self.factor = _number(owner, "factor", factor, 0.0, 1.0, high_open=True)
+        self.factor = check_real(owner, "factor", factor, 0.0, 1.0, high_open=True)
         self.patience = _integer(owner, "patience", patience, 0)
-        self.threshold = _number(owner, "threshold", threshold, 0.0)
+        self.threshold = check_real(owner, "threshold", threshold, 0.0)
         self.threshold_mode = _choice(owner, "threshold_mode", threshold_mode, ("rel", "abs"))
         self.cooldown = _integer(owner, "cooldown", cooldown, 0)
-        self.min_lr = _number(owner, "min_lr", min_lr, 0.0)
-        self.eps = _number(owner, "eps", eps, 0.0)
+        self.min_lr = check_real(owner, "min_lr", min_lr, 0.0)
+        self.eps = check_real(owner, "eps", eps, 0.0)
         super().__init__(optimizer)
         self.best = math.inf if self.mode == "min" else -math.inf
         self.num_bad_epochs = 0

@@ -310,3 +310,58 @@ def test_predict_accepts_lists_and_ints_without_copying_right_dtype():
     X = np.ones((3, 2))
     X.setflags(write=False)
     assert net.check_inputs(X) is X
+
+
+def test_the_flat_parameter_vector_round_trips_and_its_gradient_is_the_layers_gradients():
+    # The full-batch solver's view: one vector θ = [W_0, b_0, W_1, b_1] (row-major), E(θ) and
+    # ∂E/∂θ, the per-layer gradients laid out the same way.
+    rng = np.random.default_rng(3)
+    net = dp.Network(
+        [3, 4, 2], activation="tanh", output_activation="softmax", loss="cross_entropy", seed=1
+    )
+    X = rng.normal(size=(7, 3))
+    T = net.check_targets(rng.integers(0, 2, size=7), 7)
+    theta = net.parameter_vector()
+    assert theta.shape == (net.n_parameters,)
+    assert np.array_equal(theta[:12].reshape(4, 3), net.layers[0].W)
+    moved = theta + 0.1
+    loss, grad = net.loss_and_gradient(moved, X, T)
+    assert np.array_equal(net.parameter_vector(), moved)
+    assert loss == net.loss(X, T)
+    expected = np.concatenate([g.reshape(-1) for pair in net.gradients(X, T) for g in pair])
+    assert np.array_equal(grad, expected)
+    # and against central differences of E(θ) itself
+    eps = 1e-6
+    for k in range(0, net.n_parameters, 5):
+        step = np.zeros_like(moved)
+        step[k] = eps
+        up = net.loss_and_gradient(moved + step, X, T)[0]
+        down = net.loss_and_gradient(moved - step, X, T)[0]
+        assert abs((up - down) / (2 * eps) - grad[k]) < 1e-7
+
+
+def test_a_parameter_vector_of_the_wrong_length_is_refused_before_anything_changes():
+    net = dp.Network([2, 2, 1], seed=0)
+    before = net.parameter_vector()
+    with pytest.raises(ValueError, match=r"shape \(9,\)\. Received: shape \(8,\)"):
+        net.set_parameter_vector(np.zeros(8))
+    assert np.array_equal(net.parameter_vector(), before)
+
+
+def test_scipy_lbfgs_can_train_through_the_flat_vector():
+    from scipy.optimize import minimize
+
+    X = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], dtype=float)
+    T = np.array([[0], [1], [1], [0]], dtype=float)
+    net = dp.Network(
+        [2, 4, 1],
+        activation="tanh",
+        output_activation="sigmoid",
+        loss="binary_cross_entropy",
+        seed=0,
+    )
+    result = minimize(
+        net.loss_and_gradient, net.parameter_vector(), args=(X, T), jac=True, method="L-BFGS-B"
+    )
+    net.set_parameter_vector(result.x)
+    assert net.loss(X, T) < 1e-3 and net.accuracy(X, T) == 1.0

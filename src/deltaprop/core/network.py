@@ -190,6 +190,37 @@ class FeedForward:
         """[W_0, b_0, W_1, b_1, ...]: the arrays an optimizer updates in place."""
         return [p for layer in self.layers for p in (layer.W, layer.b)]
 
+    # The flat parameter vector: what a full-batch solver (scipy.optimize's L-BFGS) moves.
+    # Its order is parameters()'s, each array row-major: W_0, b_0, W_1, b_1, ...
+    def parameter_vector(self) -> Array:
+        """A copy of every weight and bias in one 1-D array, in ``parameters()`` order."""
+        return np.concatenate([p.reshape(-1) for p in self.parameters()])
+
+    def set_parameter_vector(self, vector: object) -> None:
+        """Write a vector laid out as :meth:`parameter_vector` into the layers, in place."""
+        flat = np.asarray(vector)
+        if flat.shape != (self.n_parameters,):
+            raise ValueError(
+                f"the parameter vector must have shape ({self.n_parameters},). "
+                f"Received: shape {flat.shape}"
+            )
+        start = 0
+        for p in self.parameters():
+            p[...] = flat[start : start + p.size].reshape(p.shape)
+            start += p.size
+
+    def loss_and_gradient(self, vector: object, X: Array, T: Array) -> tuple[float, Array]:
+        """E and ∂E/∂θ at the parameters ``vector`` (which are then the network's), for a
+        solver that minimises over the flat vector, e.g.
+        ``scipy.optimize.minimize(net.loss_and_gradient, net.parameter_vector(), args=(X, T),
+        jac=True, method="L-BFGS-B")``. X and T must be checked already
+        (:meth:`check_inputs`, :meth:`check_targets`)."""
+        self.set_parameter_vector(vector)
+        fp = self.forward(X)
+        grads = self.gradients_from(fp, self.backward(fp, T))
+        flat = np.concatenate([g.reshape(-1) for pair in grads for g in pair])
+        return self.loss_of(fp, T), flat
+
     def config(self) -> dict:
         """The architecture as plain JSON-serialisable data."""
         return {

@@ -679,3 +679,127 @@ def test_readme_shows_real_explain_output():
     match = re.search(r"<!-- explain-output -->\n```text\n(.*?)```", readme, flags=re.S)
     assert match, "README lacks the explain output block"
     assert match.group(1) == classic_trace().render("text")
+
+
+# ------------------------------------------------------------------ golden renderings
+# Every rendering of a set of traces, saved from the code before explain was restructured, so
+# that a refactoring which changes one byte of any output fails here. Regenerate (only for a
+# deliberate change of output) with DELTAPROP_WRITE_GOLDEN=1.
+GOLDEN = Path(__file__).resolve().parent / "fixtures" / "explain"
+GOLDEN_FORMATS = ("text", "markdown", "latex", "json")
+
+
+class _Renamed(dp.SGD):
+    """An optimizer explain has no written rule for: shown as its step's result."""
+
+    name = "Halving"
+
+
+def _warm(net, x, t, opt, steps=2):
+    """Stateful optimizers show state that is not zero after a few applied steps."""
+    for _ in range(steps):
+        explain(net, x, t, opt, apply=True)
+    return opt
+
+
+def _small_case(make, hidden="tanh", out="sigmoid", loss="mse", sizes=(3, 4, 2), warm=2):
+    rng = np.random.default_rng(5)
+    net = dp.Network(list(sizes), activation=hidden, output_activation=out, loss=loss, seed=2)
+    x = rng.normal(size=sizes[0])
+    t = np.eye(sizes[-1])[1] if loss != "mse" or out == "softmax" else rng.uniform(size=sizes[-1])
+    opt = _warm(net, x, t, make(), warm) if warm else make()
+    return explain(net, x, t, opt)
+
+
+def _adam_3layer():
+    rng = np.random.default_rng(3)
+    net = dp.Network([3, 4, 3, 2], activation="tanh", output_activation="sigmoid", seed=7)
+    x, t = rng.normal(size=3), rng.uniform(size=2)
+    opt = _warm(net, x, t, dp.Adam(lr=0.01, weight_decay=0.1))
+    return explain(
+        net, x, t, opt, steps=3, input_names=["a", "b", "c"], output_names=["up", "down"]
+    )
+
+
+def _large():
+    rng = np.random.default_rng(0)
+    net = dp.Network(
+        [30, 12, 10], activation="relu", output_activation="softmax", loss="cross_entropy", seed=0
+    )
+    x = rng.uniform(size=30)
+    return explain(net, x, 3, _warm(net, x, 3, dp.Adam(lr=0.01), 1))
+
+
+GOLDEN_CASES = {
+    "classic": (lambda: classic_trace(), {}),
+    "classic_steps": (lambda: classic_trace(steps=30), {}),
+    "classic_digits": (lambda: classic_trace(), {"digits": 7, "width": 60, "color": True}),
+    "classic_focus": (lambda: classic_trace(), {"units": ["h2", "o1"], "standalone": False}),
+    "classic_layer": (lambda: classic_trace(), {"layer": 1, "units": ["2"], "width": 0}),
+    "adam_3layer": (_adam_3layer, {}),
+    "adam_3layer_detail": (_adam_3layer, {"detail": 1, "top": 4, "max_units": 2}),
+    "large": (_large, {"max_units": 4, "top": 6, "detail": 2}),
+    "float32": (
+        lambda: explain(
+            dp.Network([2, 3, 1], activation="sigmoid", seed=1, dtype=np.float32),
+            [0.3, -0.7],
+            [0.25],
+            dp.SGD(lr=0.5),
+        ),
+        {},
+    ),
+    "renamed_optimizer": (lambda: _small_case(lambda: _Renamed(lr=0.1)), {}),
+    "sgd_weight_decay": (lambda: _small_case(lambda: dp.SGD(lr=0.1, weight_decay=0.01)), {}),
+    "sgd_momentum_first": (
+        lambda: _small_case(lambda: dp.SGD(lr=0.1, momentum=0.9), warm=0),
+        {},
+    ),
+    "adam_amsgrad": (lambda: _small_case(lambda: dp.Adam(lr=0.01, amsgrad=True)), {}),
+    "adamw_decay": (lambda: _small_case(lambda: dp.AdamW(lr=0.01, weight_decay=0.1)), {}),
+    "rmsprop_momentum": (lambda: _small_case(lambda: dp.RMSprop(lr=0.01, momentum=0.5)), {}),
+    "adagrad_plain": (lambda: _small_case(lambda: dp.Adagrad(lr=0.1)), {}),
+    **{
+        f"optimizer_{n}": (lambda make=make: _small_case(make), {})
+        for n, make in enumerate(OPTIMIZERS)
+    },
+    **{
+        f"rule_{rule}_{hidden}_{out}": (
+            lambda h=hidden, o=out, lo=loss: _small_case(
+                lambda: dp.SGD(lr=0.1), h, o, lo, (3, 3, 3), 0
+            ),
+            {},
+        )
+        for hidden, out, loss, rule in [
+            ("tanh", "tanh", "mse", "mse"),
+            ("softplus", "softmax", "mse", "softmax_mse"),
+            ("elu", "softmax", "cross_entropy", "softmax_cross_entropy"),
+            ("relu", "sigmoid", "binary_cross_entropy", "sigmoid_binary_cross_entropy"),
+            ("sigmoid", "identity", "mse", "mse"),
+            ("leaky_relu", "relu", "mse", "mse"),
+            ("identity", "elu", "mse", "mse"),
+            ("tanh", "softplus", "mse", "mse"),
+        ]
+    },
+}
+
+
+def _golden_text(case: str) -> str:
+    make, options = GOLDEN_CASES[case]
+    trace = make()
+    parts = []
+    # Options do not change the JSON (always complete), and the large case's is 150 kB.
+    formats = GOLDEN_FORMATS[:-1] if options or case == "large" else GOLDEN_FORMATS
+    for fmt in formats:
+        body = trace.render(fmt) if fmt == "json" else trace.render(fmt, **options)
+        parts.append(f"===== {fmt} =====\n{body}")
+    return "".join(parts)
+
+
+@pytest.mark.parametrize("case", sorted(GOLDEN_CASES))
+def test_renderings_are_unchanged(case):
+    path = GOLDEN / f"{case}.golden"
+    text = _golden_text(case)
+    if os.environ.get("DELTAPROP_WRITE_GOLDEN"):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    assert text == path.read_text(encoding="utf-8")

@@ -142,6 +142,31 @@ ALIASES = {
 }
 
 
+# How an example counts as classified right (Network.accuracy, fit's accuracy, the kernels'
+# codes in deltaprop.train.engines.kernels): every output on the same side of 0.5 as its
+# target, or the largest output where the target is largest.
+ACCURACY_RULES = ("threshold", "argmax")
+
+
+def accuracy_rule(loss_name: str, n_outputs: int) -> str:
+    """The accuracy rule of a network: "threshold" for one output and for binary
+    cross-entropy's independent labels (an example is right when every label is), "argmax"
+    for the other multi-output networks."""
+    return "threshold" if n_outputs == 1 or loss_name == "binary_cross_entropy" else "argmax"
+
+
+def fraction_right(rule: str, outputs: Array, T: Array) -> float:
+    """The fraction of rows of ``outputs`` classified right by ``rule`` against targets T."""
+    if rule == "threshold":
+        return float(np.mean(np.all((outputs > 0.5) == (T > 0.5), axis=1)))
+    return float(np.mean(outputs.argmax(axis=1) == T.argmax(axis=1)))
+
+
+def accuracy_of(outputs: Array, T: Array, loss_name: str) -> float:
+    """The fraction classified right, by the rule for this loss and number of outputs."""
+    return fraction_right(accuracy_rule(loss_name, outputs.shape[1]), outputs, T)
+
+
 def get_loss(spec: str | Loss) -> Loss:
     """Look a loss up by name (case-insensitive)."""
     if isinstance(spec, Loss):

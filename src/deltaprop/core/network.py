@@ -24,7 +24,7 @@ import numpy as np
 
 from deltaprop.core.activations import Activation, get_activation
 from deltaprop.core.init import Initializer, get_initializer
-from deltaprop.core.losses import Loss, get_loss, prepare_targets
+from deltaprop.core.losses import Loss, accuracy_of, get_loss, prepare_targets
 from deltaprop.core.validation import check_inputs
 
 Array = np.ndarray
@@ -349,9 +349,3 @@ class FeedForward:
         X = self.check_inputs(X)
         T = self.check_targets(T, X.shape[0])
         return accuracy_of(self.forward(X).output, T, self.loss_function.name)
-
-
-def accuracy_of(outputs: Array, T: Array, loss_name: str) -> float:
-    if outputs.shape[1] == 1 or loss_name == "binary_cross_entropy":
-        return float(np.mean(np.all((outputs > 0.5) == (T > 0.5), axis=1)))
-    return float(np.mean(outputs.argmax(axis=1) == T.argmax(axis=1)))

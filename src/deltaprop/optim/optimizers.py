@@ -324,6 +324,18 @@ class SGD(Optimizer):
     def buffer_names(self) -> tuple[str, ...]:
         return ("momentum_buffer",) if self.momentum != 0 else ()
 
+    @property
+    def variant(self) -> str:
+        """Which update runs: "plain" (no momentum), "momentum" or "nesterov"."""
+        if self.momentum == 0:
+            return "plain"
+        return "nesterov" if self.nesterov else "momentum"
+
+    def step_constants(self) -> tuple[float, float, float, float]:
+        """The Python floats a step uses, as ``step`` computes them (the fused kernels take
+        them from here too): lr, weight_decay, momentum and 1 - dampening."""
+        return (self.lr, self.weight_decay, self.momentum, 1.0 - self.dampening)
+
     def _update(self, p: np.ndarray, g: np.ndarray, st: dict[str, np.ndarray]) -> None:
         tmp, mu = st["_tmp"], self.momentum
         d = self._grad(p, g, st)
@@ -333,7 +345,7 @@ class SGD(Optimizer):
                 np.copyto(buf, d)
             else:
                 buf *= mu
-                buf += np.multiply(d, 1.0 - self.dampening, out=tmp)
+                buf += np.multiply(d, self.step_constants()[3], out=tmp)
             d = np.add(d, np.multiply(buf, mu, out=tmp), out=tmp) if self.nesterov else buf
         np.subtract(p, np.multiply(d, self.lr, out=tmp), out=p)
 
@@ -456,26 +468,46 @@ class Adam(Optimizer):
     def buffer_names(self) -> tuple[str, ...]:
         return ("exp_avg", "exp_avg_sq", "max_exp_avg_sq")[: 3 if self.amsgrad else 2]
 
-    def _update(self, p: np.ndarray, g: np.ndarray, st: dict[str, np.ndarray]) -> None:
+    def step_constants(self) -> tuple[float, ...]:
+        """The Python floats step t = ``steps`` uses, as ``step`` computes them (the fused
+        kernels take them from here too): lr, weight_decay, w = 1 - β1 (the first moment's
+        lerp weight), 1 - w, β2, 1 - β2, √(1 - β2^t), eps, lr / (1 - β1^t) and
+        1 - lr·weight_decay (the decoupled decay)."""
         (beta1, beta2), t, lr = self.betas, self.steps, self.lr
+        w = 1.0 - beta1
+        return (
+            lr,
+            self.weight_decay,
+            w,
+            1.0 - w,
+            beta2,
+            1.0 - beta2,
+            (1.0 - beta2**t) ** 0.5,
+            self.eps,
+            lr / (1.0 - beta1**t),
+            1.0 - lr * self.weight_decay,
+        )
+
+    def _update(self, p: np.ndarray, g: np.ndarray, st: dict[str, np.ndarray]) -> None:
+        _, _, w, _, beta2, one_minus_beta2, bias2, eps, step_size, decay = self.step_constants()
         tmp, den, m, v = st["_tmp"], st["_aux"], st["exp_avg"], st["exp_avg_sq"]
         if self.decoupled:
             if self.weight_decay != 0:
-                p *= 1.0 - lr * self.weight_decay
+                p *= decay
             d = g
         else:
             d = self._grad(p, g, st)
-        _lerp(m, d, 1.0 - beta1, tmp)
+        _lerp(m, d, w, tmp)
         v *= beta2
-        np.multiply(d, 1.0 - beta2, out=tmp)
+        np.multiply(d, one_minus_beta2, out=tmp)
         tmp *= d
         v += tmp
         if self.amsgrad:
             v = np.maximum(st["max_exp_avg_sq"], v, out=st["max_exp_avg_sq"])
         np.sqrt(v, out=den)
-        den /= (1.0 - beta2**t) ** 0.5
-        den += self.eps
-        np.multiply(m, lr / (1.0 - beta1**t), out=tmp)
+        den /= bias2
+        den += eps
+        np.multiply(m, step_size, out=tmp)
         tmp /= den
         p -= tmp
 

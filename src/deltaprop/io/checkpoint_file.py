@@ -20,28 +20,37 @@ more tensors and a larger JSON document:
 
 Writing is atomic (the previous complete checkpoint stays until the new one is whole), and
 uses an unnamed temporary file where the system has them (Linux ``O_TMPFILE``), so a process
-killed while writing leaves nothing behind. Every invalid checkpoint raises
-:class:`CheckpointError` naming the file and the problem; there is no fallback to an older
-file, because only one is kept.
+killed while writing leaves nothing behind (:func:`deltaprop.io.atomic.write_atomically`).
+Every invalid checkpoint raises :class:`CheckpointError` naming the file and the problem;
+there is no fallback to an older file, because only one is kept.
 """
 
 from __future__ import annotations
 
-import contextlib
-import glob
 import json
 import math
 import os
-import secrets
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 
 from deltaprop._version import __version__
 from deltaprop.core.network import FeedForward
 from deltaprop.errors import CheckpointError
-from deltaprop.io import model_file as persistence
+from deltaprop.io import model_file
+from deltaprop.io.atomic import write_atomically
+from deltaprop.io.tensorfile import (
+    METADATA_KEY,
+    TensorSpecs,
+    check_network,
+    header_document,
+    is_int,
+    network_config,
+    network_tensors,
+    read_safetensors,
+    restore_rng,
+    to_safetensors,
+)
 from deltaprop.optim.optimizers import Optimizer, get_optimizer
 
 FORMAT_NAME = "deltaprop.checkpoint"
@@ -70,17 +79,8 @@ class TrainingState:
 # ------------------------------------------------------------------------------------ save
 def save_checkpoint(path: str | os.PathLike, net: FeedForward, state: TrainingState) -> None:
     """Write a checkpoint of ``net`` and ``state`` to exactly ``path``, atomically."""
-    tensors = persistence._tensors_of(net)
-    opt_state = state.optimizer.state_dict()
-    optimizer_doc: dict = {}
-    for key, value in opt_state.items():
-        if isinstance(value, list) and all(isinstance(a, np.ndarray) for a in value) and value:
-            for i, array in enumerate(value):
-                tensors[f"optimizer.{key}.{i}"] = np.ascontiguousarray(array)
-        elif isinstance(value, list) and not value and key not in state.optimizer.config():
-            continue  # a buffer not created yet (no step taken)
-        else:
-            optimizer_doc[key] = value
+    tensors = network_tensors(net)
+    optimizer_doc = _split_optimizer_state(state.optimizer, tensors)
     if state.best_weights is not None:
         for i, array in enumerate(state.best_weights):
             tensors[f"early_stopping.{i}"] = np.ascontiguousarray(array)
@@ -88,15 +88,11 @@ def save_checkpoint(path: str | os.PathLike, net: FeedForward, state: TrainingSt
         tensors["order"] = np.ascontiguousarray(state.order, dtype=np.int64)
     if state.split is not None:
         tensors["split"] = np.ascontiguousarray(state.split, dtype=np.int64)
-
-    config = net.config()
-    if config["seed"] is not None:
-        config["seed"] = int(config["seed"])
     document = {
         "format": FORMAT_NAME,
         "format_version": FORMAT_VERSION,
         "library_version": __version__,
-        "network": config,
+        "network": network_config(net),
         "rng_state": net.rng.bit_generator.state,
         "metadata": net.metadata,
         "optimizer": optimizer_doc,
@@ -112,10 +108,22 @@ def save_checkpoint(path: str | os.PathLike, net: FeedForward, state: TrainingSt
         "settings": state.settings,
     }
     text = json.dumps(_encode(document), allow_nan=False, separators=(",", ":"))
-    import safetensors.numpy  # loaded with the first file written
+    write_atomically(path, to_safetensors(tensors, text))
 
-    data = safetensors.numpy.save(tensors, metadata={persistence.METADATA_KEY: text})
-    write_atomically(Path(os.fspath(path)), data)
+
+def _split_optimizer_state(optimizer: Optimizer, tensors: dict[str, np.ndarray]) -> dict:
+    """The optimizer's state for the document; its buffers go into ``tensors`` instead, as
+    ``optimizer.{buffer}.{i}``."""
+    document: dict = {}
+    for key, value in optimizer.state_dict().items():
+        if isinstance(value, list) and all(isinstance(a, np.ndarray) for a in value) and value:
+            for i, array in enumerate(value):
+                tensors[f"optimizer.{key}.{i}"] = np.ascontiguousarray(array)
+        elif isinstance(value, list) and not value and key not in optimizer.config():
+            continue  # a buffer not created yet (no step taken)
+        else:
+            document[key] = value
+    return document
 
 
 def _encode(value: object) -> object:
@@ -141,74 +149,6 @@ def _decode(value: object) -> object:
     return value
 
 
-def write_atomically(path: Path, data: bytes) -> None:
-    """Replace ``path`` with ``data`` whole or not at all, leaving no temporary file even if
-    the process is killed: the data goes to an unnamed file (O_TMPFILE), which gets a name
-    only for the instant between ``link`` and ``rename``. Elsewhere, a named temporary file
-    as in :func:`deltaprop.io.model_file.save`."""
-    directory = path.parent
-    _sweep_leftovers(path)
-    flag = getattr(os, "O_TMPFILE", None)
-    if flag is None:
-        persistence._write_atomically(path, data)
-        return
-    try:
-        fd = os.open(directory, flag | os.O_WRONLY, 0o666)
-    except OSError:  # a file system without unnamed files
-        persistence._write_atomically(path, data)
-        return
-    tmp = directory / f".{path.name}.{secrets.token_hex(6)}.tmp"
-    try:
-        with open(fd, "wb", closefd=False) as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        _link(fd, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    finally:
-        os.close(fd)
-    with contextlib.suppress(OSError):
-        dir_fd = os.open(directory, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
-
-
-def _sweep_leftovers(path: Path, min_age: float = 5.0) -> None:
-    """Remove temporary files an earlier writer of ``path`` left when it was killed in the
-    instant between link and rename. A live writer's named file exists for microseconds, so
-    any seconds old is a leftover."""
-    import time
-
-    now = time.time()
-    for leftover in path.parent.glob(f".{glob.escape(path.name)}.*.tmp"):
-        with contextlib.suppress(OSError):
-            if now - leftover.stat().st_mtime > min_age:
-                leftover.unlink()
-
-
-def _link(fd: int, name: Path) -> None:
-    """Give the unnamed file ``fd`` a name: linkat(AT_SYMLINK_FOLLOW) on /proc/self/fd, which
-    Python's os.link does not expose (it calls plain link, which fails across /proc)."""
-    import ctypes
-
-    libc = ctypes.CDLL(None, use_errno=True)
-    at_fdcwd, at_symlink_follow = -100, 0x400
-    if (
-        libc.linkat(
-            at_fdcwd, f"/proc/self/fd/{fd}".encode(), at_fdcwd, os.fsencode(name), at_symlink_follow
-        )
-        != 0
-    ):
-        errno = ctypes.get_errno()
-        raise OSError(errno, os.strerror(errno), str(name))
-
-
 # ------------------------------------------------------------------------------------ load
 def load_checkpoint(path: str | os.PathLike) -> tuple[FeedForward, TrainingState, dict]:
     """The network, the training state and the raw document of the checkpoint at ``path``.
@@ -220,8 +160,6 @@ def load_checkpoint(path: str | os.PathLike) -> tuple[FeedForward, TrainingState
         return _load_checked(path)
     except (CheckpointError, OSError, MemoryError):
         raise
-    except persistence.ModelFileError as exc:
-        raise CheckpointError(str(exc)) from None
     except Exception as exc:  # a corrupt file must never surface as a stray KeyError
         raise CheckpointError(
             f"{path}: not a valid deltaprop checkpoint ({type(exc).__name__}: {exc})"
@@ -233,49 +171,15 @@ def _fail(path: object, message: str) -> CheckpointError:
 
 
 def _load_checked(path: str | os.PathLike) -> tuple[FeedForward, TrainingState, dict]:
-    document, arrays = _read_tensors(path)
-    network = document["network"]
-    net = FeedForward.from_config(network)
-    params = []
-    for i, layer in enumerate(net.layers):
-        layer.W = _take(path, arrays, f"layers.{i}.weight", layer.W.shape, net.dtype)
-        layer.b = _take(path, arrays, f"layers.{i}.bias", layer.b.shape, net.dtype)
-        params += [layer.W, layer.b]
-    persistence._restore_rng(net, document["rng_state"], path)
-    if not isinstance(document.get("metadata"), dict):
-        raise _fail(path, "the 'metadata' entry is missing or not a JSON object")
-    net.metadata = document["metadata"]
-
-    opt_doc = document.get("optimizer")
-    if not isinstance(opt_doc, dict) or "step" not in opt_doc:
-        raise _fail(path, "the 'optimizer' entry is missing or has no step count")
-    config = {k: v for k, v in opt_doc.items() if k != "step"}
-    try:
-        optimizer = get_optimizer(config)
-    except (ValueError, TypeError) as exc:
-        raise _fail(path, f"the stored optimizer is not valid: {exc}") from None
-    opt_state = dict(opt_doc)
-    stepped = opt_doc["step"] != 0
-    for key in optimizer.state_dict():
-        if key in opt_doc or key == "step":
-            continue
-        opt_state[key] = (
-            [
-                _take(path, arrays, f"optimizer.{key}.{i}", p.shape, net.dtype)
-                for i, p in enumerate(params)
-            ]
-            if stepped
-            else []
-        )
-    try:
-        optimizer.load_state_dict(opt_state)
-    except (ValueError, TypeError) as exc:
-        raise _fail(path, f"the optimizer state is not valid: {exc}") from None
-
+    document, arrays = read_safetensors(
+        path, _check_header, "a deltaprop checkpoint", CheckpointError
+    )
+    net, params = _network(path, document, arrays)
+    optimizer = _optimizer(path, document.get("optimizer"), arrays, params, net.dtype)
     position = document.get("position")
     if not (
         isinstance(position, dict)
-        and all(persistence._is_int(position.get(k)) for k in ("epoch", "batch"))
+        and all(is_int(position.get(k)) for k in ("epoch", "batch"))
         and all(isinstance(position.get(k), (int, float)) for k in ("loss_sum", "correct"))
     ):
         raise _fail(path, f"the 'position' entry is not valid. Received: {str(position)[:200]}")
@@ -304,6 +208,56 @@ def _load_checked(path: str | os.PathLike) -> tuple[FeedForward, TrainingState, 
     return net, state, document
 
 
+def _network(
+    path: object, document: dict, arrays: dict[str, np.ndarray]
+) -> tuple[FeedForward, list[np.ndarray]]:
+    """The stored network (its tensors taken out of ``arrays``) and its parameters in order."""
+    net = FeedForward.from_config(document["network"])
+    params = []
+    for i, layer in enumerate(net.layers):
+        layer.W = _take(path, arrays, f"layers.{i}.weight", layer.W.shape, net.dtype)
+        layer.b = _take(path, arrays, f"layers.{i}.bias", layer.b.shape, net.dtype)
+        params += [layer.W, layer.b]
+    restore_rng(net, document["rng_state"], path, CheckpointError)
+    if not isinstance(document.get("metadata"), dict):
+        raise _fail(path, "the 'metadata' entry is missing or not a JSON object")
+    net.metadata = document["metadata"]
+    return net, params
+
+
+def _optimizer(
+    path: object,
+    opt_doc: object,
+    arrays: dict[str, np.ndarray],
+    params: list[np.ndarray],
+    dtype: np.dtype,
+) -> Optimizer:
+    """The stored optimizer with its state, its buffers taken out of ``arrays``."""
+    if not isinstance(opt_doc, dict) or "step" not in opt_doc:
+        raise _fail(path, "the 'optimizer' entry is missing or has no step count")
+    config = {k: v for k, v in opt_doc.items() if k != "step"}
+    try:
+        optimizer = get_optimizer(config)
+    except (ValueError, TypeError) as exc:
+        raise _fail(path, f"the stored optimizer is not valid: {exc}") from None
+    opt_state = dict(opt_doc)
+    stepped = opt_doc["step"] != 0
+    for key in optimizer.state_dict():
+        if key in opt_doc or key == "step":
+            continue
+        names = [f"optimizer.{key}.{i}" for i in range(len(params))]
+        opt_state[key] = (
+            [_take(path, arrays, name, p.shape, dtype) for name, p in zip(names, params)]
+            if stepped
+            else []
+        )
+    try:
+        optimizer.load_state_dict(opt_state)
+    except (ValueError, TypeError) as exc:
+        raise _fail(path, f"the optimizer state is not valid: {exc}") from None
+    return optimizer
+
+
 def _take(path: object, arrays: dict, name: str, shape: tuple, dtype: np.dtype) -> np.ndarray:
     array = arrays.pop(name, None)
     if array is None:
@@ -329,55 +283,54 @@ def _permutation(path: object, array: np.ndarray | None, name: str) -> np.ndarra
     return array
 
 
-def _read_tensors(path: str | os.PathLike) -> tuple[dict, dict[str, np.ndarray]]:
-    """The checked JSON document and every tensor, each size checked against the file's."""
-    return persistence.read_safetensors(path, _check_header, "a deltaprop checkpoint")
-
-
-def _check_header(path: object, header: object) -> tuple[dict, dict]:
-    """The checkpoint document and {tensor: (dtype, shape, offsets)}; which tensors must be
-    there, and their shapes, is checked against the architecture when they are taken."""
-    if not isinstance(header, dict):
-        raise _fail(path, "the safetensors header is not a JSON object")
-    meta = header.get("__metadata__")
-    if not isinstance(meta, dict) or not isinstance(meta.get(persistence.METADATA_KEY), str):
-        raise _fail(path, "not a deltaprop checkpoint: no 'deltaprop' metadata")
+def _check_header(path: object, header: object) -> tuple[dict, TensorSpecs]:
+    """The checkpoint document and the tensors to read; which tensors must be there, and their
+    shapes, is checked against the architecture when they are taken."""
     document = _decode(
-        persistence._parse_json(path, meta[persistence.METADATA_KEY], "the 'deltaprop' metadata")
+        header_document(
+            path,
+            header,
+            f"not a deltaprop checkpoint: no {METADATA_KEY!r} metadata",
+            CheckpointError,
+        )
     )
     if not isinstance(document, dict) or document.get("format") != FORMAT_NAME:
         found = document.get("format") if isinstance(document, dict) else None
         hint = (
-            " (a model file: pass it to dp.load instead)"
-            if found == persistence.FORMAT_NAME
-            else ""
+            " (a model file: pass it to dp.load instead)" if found == model_file.FORMAT_NAME else ""
         )
         raise _fail(path, f"not a deltaprop checkpoint: format is {found!r}{hint}")
     version = document.get("format_version")
-    if not persistence._is_int(version, 1) or version > FORMAT_VERSION:
+    if not is_int(version, 1) or version > FORMAT_VERSION:
         raise _fail(
             path,
             f"checkpoint format version {version!r} is not one this deltaprop "
             f"reads (up to {FORMAT_VERSION})",
         )
-    persistence._check_network(path, document.get("network"))
-    specs = {}
-    for name, entry in header.items():
-        if name == "__metadata__":
-            continue
-        if not (
-            isinstance(entry, dict)
-            and entry.get("dtype") in _DTYPES
-            and isinstance(entry.get("shape"), list)
-            and all(persistence._is_int(n) for n in entry["shape"])
-            and isinstance(entry.get("data_offsets"), list)
-            and len(entry["data_offsets"]) == 2
-            and all(persistence._is_int(o) for o in entry["data_offsets"])
-        ):
-            raise _fail(path, f"tensor {name!r}: its header entry is not valid")
-        dtype = _DTYPES[entry["dtype"]]
-        start, end = entry["data_offsets"]
-        if end - start != math.prod(entry["shape"]) * dtype.itemsize:
-            raise _fail(path, f"tensor {name}: data_offsets do not span its data")
-        specs[name] = (dtype, tuple(entry["shape"]), (start, end))
-    return document, specs
+    check_network(path, document.get("network"), CheckpointError)
+    return document, {
+        name: _tensor_spec(path, name, entry)
+        for name, entry in header.items()
+        if name != "__metadata__"
+    }
+
+
+def _tensor_spec(
+    path: object, name: str, entry: object
+) -> tuple[np.dtype, tuple[int, ...], tuple[int, int]]:
+    """One tensor's header entry: a dtype a checkpoint holds, a shape, offsets spanning it."""
+    if not (
+        isinstance(entry, dict)
+        and entry.get("dtype") in _DTYPES
+        and isinstance(entry.get("shape"), list)
+        and all(is_int(n) for n in entry["shape"])
+        and isinstance(entry.get("data_offsets"), list)
+        and len(entry["data_offsets"]) == 2
+        and all(is_int(o) for o in entry["data_offsets"])
+    ):
+        raise _fail(path, f"tensor {name!r}: its header entry is not valid")
+    dtype = _DTYPES[entry["dtype"]]
+    start, end = entry["data_offsets"]
+    if end - start != math.prod(entry["shape"]) * dtype.itemsize:
+        raise _fail(path, f"tensor {name}: data_offsets do not span its data")
+    return dtype, tuple(entry["shape"]), (start, end)

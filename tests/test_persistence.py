@@ -5,6 +5,8 @@ import os
 import pathlib
 import pickle
 import struct
+import subprocess
+import sys
 import zipfile
 
 import numpy as np
@@ -218,6 +220,67 @@ def test_an_interrupted_write_leaves_no_temporary(tmp_path, monkeypatch):
         make_net().save(path)
     monkeypatch.setattr(os, "fsync", real_fsync)
     assert os.listdir(tmp_path) == []
+
+
+# Model files and checkpoints share one writer (deltaprop.io.atomic); these cover the paths the
+# tests above do not reach on Linux: no unnamed temporary files, and leftovers of a killed writer.
+@pytest.fixture
+def without_unnamed_files(monkeypatch):
+    """Write as on a system without O_TMPFILE (macOS, Windows): a named temporary file."""
+    monkeypatch.delattr(os, "O_TMPFILE", raising=False)
+
+
+@pytest.mark.parametrize("failing", ["fsync", "replace"])
+def test_without_unnamed_files_a_failed_write_still_leaves_the_old_file_alone(
+    tmp_path, monkeypatch, without_unnamed_files, failing
+):
+    path = tmp_path / "m.dpm"
+    make_net(seed=1).save(path)
+    before = path.read_bytes()
+    monkeypatch.setattr(os, failing, lambda *a, **k: (_ for _ in ()).throw(OSError(28, "full")))
+    with pytest.raises(OSError, match="full"):
+        make_net(seed=2).save(path)
+    monkeypatch.undo()
+    assert path.read_bytes() == before
+    assert os.listdir(tmp_path) == ["m.dpm"]
+
+
+@pytest.mark.parametrize("unnamed", [True, False])
+def test_both_ways_of_writing_give_the_same_file_with_the_usual_permissions(
+    tmp_path, monkeypatch, unnamed
+):
+    if not unnamed:
+        monkeypatch.delattr(os, "O_TMPFILE", raising=False)
+    elif not hasattr(os, "O_TMPFILE"):
+        pytest.skip("no unnamed temporary files on this system")
+    net = make_net(seed=3)
+    net.save(tmp_path / "m")
+    save(net, tmp_path / "m")  # over an existing file too
+    assert os.listdir(tmp_path) == ["m"]
+    umask = os.umask(0)
+    os.umask(umask)
+    if os.name == "posix":
+        assert (tmp_path / "m").stat().st_mode & 0o777 == 0o666 & ~umask
+    np.testing.assert_array_equal(load(tmp_path / "m").layers[0].W, net.layers[0].W)
+
+
+def test_a_killed_writers_leftover_is_swept_by_the_next_save(tmp_path):
+    stale, fresh = tmp_path / ".m.0123456789ab.tmp", tmp_path / ".m.ba9876543210.tmp"
+    other = tmp_path / ".n.0123456789ab.tmp"
+    for leftover in (stale, fresh, other):
+        leftover.write_bytes(b"half a file")
+    old = os.stat(stale).st_mtime - 60
+    os.utime(stale, (old, old))
+    os.utime(other, (old, old))
+    make_net().save(tmp_path / "m")
+    # Seconds old means its writer is gone; a newer one may belong to a writer still running.
+    assert not stale.exists() and fresh.exists() and other.exists()
+
+
+def test_import_deltaprop_loads_no_safetensors():
+    code = "import sys, deltaprop; print(any('safetensors' in m for m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
 
 
 # ------------------------------------------------------------------------------ hostile files

@@ -15,6 +15,7 @@ import sys
 from collections.abc import Sequence
 
 from deltaprop._version import __version__
+from deltaprop.errors import DataError, ModelFileError
 
 COMMANDS = ("train", "evaluate", "predict", "info", "gradcheck", "explain")
 
@@ -23,19 +24,15 @@ class UsageError(Exception):
     """A bad option or combination of options (exit code 2)."""
 
 
-def _user_errors() -> tuple[type[BaseException], ...]:
-    """Exception classes that mean bad data or a bad model file (exit code 1)."""
-    from deltaprop.data.datasets import DataError
-    from deltaprop.io.model_file import ModelFileError
-
-    return (
-        DataError,
-        ModelFileError,
-        ValueError,
-        FileNotFoundError,
-        IsADirectoryError,
-        PermissionError,
-    )
+# Exception classes that mean bad data or a bad model file (exit code 1).
+USER_ERRORS: tuple[type[BaseException], ...] = (
+    DataError,
+    ModelFileError,
+    ValueError,
+    FileNotFoundError,
+    IsADirectoryError,
+    PermissionError,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -84,7 +81,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         # and keep Python from complaining again when it flushes stdout at exit.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 141
-    except _user_errors() as exc:
+    except USER_ERRORS as exc:
         if args.debug:
             raise
         print(f"deltaprop {args.command}: error: {exc}", file=sys.stderr)

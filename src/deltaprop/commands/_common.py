@@ -11,6 +11,10 @@ from collections.abc import Sequence
 import numpy as np
 
 from deltaprop.cli import UsageError
+from deltaprop.data.datasets import Dataset, load_dataset
+from deltaprop.data.preprocessing import Scaler
+from deltaprop.errors import DataError
+from deltaprop.model import Network, load
 
 
 def sizes(text: str) -> list[int]:
@@ -48,17 +52,15 @@ non_negative_float = _bounded(float, lambda v: v >= 0, "a finite number >= 0")
 fraction = _bounded(float, lambda v: 0 < v < 1, "a number in (0, 1)")
 
 
-def model_inputs(net, X: np.ndarray) -> np.ndarray:
+def model_inputs(net: Network, X: np.ndarray) -> np.ndarray:
     """Raw feature rows as the network saw them in training: the saved scaling applied."""
     scaler_state = net.metadata.get("scaler")
     if scaler_state is None:
         return X
-    from deltaprop.data.datasets import Scaler
-
     return Scaler.from_dict(scaler_state).transform(X)
 
 
-def model_task(net) -> str:
+def model_task(net: Network) -> str:
     """What a model was trained for: its metadata says, else its output layer suggests."""
     if net.metadata.get("task"):
         return net.metadata["task"]
@@ -66,10 +68,10 @@ def model_task(net) -> str:
     return "regression" if regression else "classification"
 
 
-def load_for_model(net, data: str, *, target: str | None, labels: str | None, seed: int):
+def load_for_model(
+    net: Network, data: str, *, target: str | None, labels: str | None, seed: int
+) -> Dataset:
     """A data set read the way the model's training data was (its target column and task)."""
-    from deltaprop.data.datasets import load_dataset
-
     return load_dataset(
         data,
         target=target or net.metadata.get("target"),
@@ -79,7 +81,9 @@ def load_for_model(net, data: str, *, target: str | None, labels: str | None, se
     )
 
 
-def align_labels(dataset, model_class_names: Sequence[str] | None, option: str) -> np.ndarray:
+def align_labels(
+    dataset: Dataset, model_class_names: Sequence[str] | None, option: str
+) -> np.ndarray:
     """The dataset's labels renumbered to the model's classes, matched by class name."""
     if dataset.y is None:
         raise UsageError(f"{dataset.name} has no target column; {option} needs labelled data")
@@ -92,8 +96,6 @@ def align_labels(dataset, model_class_names: Sequence[str] | None, option: str) 
         if name in index:
             mapping[label] = index[name]
         elif label in present:
-            from deltaprop.data.datasets import DataError
-
             raise DataError(
                 f"{dataset.name}: class {name!r} is not one the model knows "
                 f"({', '.join(model_class_names)})"
@@ -102,6 +104,7 @@ def align_labels(dataset, model_class_names: Sequence[str] | None, option: str) 
 
 
 def predicted_labels(outputs: np.ndarray) -> np.ndarray:
+    """Class labels of output rows: the winning unit, or a single sigmoid output over 0.5."""
     if outputs.shape[1] == 1:
         return (outputs[:, 0] > 0.5).astype(np.int64)
     return outputs.argmax(axis=1)
@@ -120,7 +123,6 @@ def write_csv(rows: list[list[object]], header: list[str], path: str | None) -> 
             handle.write(buffer.getvalue())
 
 
-def load_model(path: str):
-    from deltaprop.model import load
-
+def load_model(path: str) -> Network:
+    """The model saved at ``path``."""
     return load(path)

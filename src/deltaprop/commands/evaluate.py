@@ -7,6 +7,7 @@ import argparse
 import numpy as np
 
 from deltaprop.commands import _common
+from deltaprop.data.preprocessing import one_hot
 
 HELP = "measure a saved model on labelled data (accuracy, loss, confusion matrix)"
 EXAMPLES = """examples:
@@ -25,8 +26,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from deltaprop.data.datasets import one_hot
-
     net = _common.load_model(args.model)
     meta = net.metadata
     task = _common.model_task(net)
@@ -56,10 +55,11 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _print_confusion(y: np.ndarray, predicted: np.ndarray, names: list[str]) -> None:
-    from deltaprop.plot.figures import confusion_counts
-
     if len(names) > 20:
         return
+    # plot.figures imports matplotlib at its top: loaded only when a confusion matrix is printed.
+    from deltaprop.plot.figures import confusion_counts
+
     counts = confusion_counts(y, predicted, len(names))
     width = max(5, *(len(n) for n in names), len(str(counts.max())) + 1)
     print("confusion matrix (rows: true, columns: predicted)")

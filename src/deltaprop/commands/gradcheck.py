@@ -8,6 +8,8 @@ import numpy as np
 
 from deltaprop.cli import UsageError
 from deltaprop.commands import _common
+from deltaprop.core.gradcheck import gradcheck
+from deltaprop.model import Network
 
 HELP = "check backpropagation's gradients against central finite differences"
 EXAMPLES = """examples:
@@ -46,8 +48,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import deltaprop as dp
-
     if args.model:
         net = _common.load_model(args.model)
     else:
@@ -58,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
             "binary_cross_entropy": "sigmoid",
         }.get(args.loss)
         try:
-            net = dp.Network(
+            net = Network(
                 args.sizes,
                 activation=args.activation,
                 output_activation=output,
@@ -73,7 +73,7 @@ def run(args: argparse.Namespace) -> int:
         T = rng.integers(0, net.n_outputs, size=args.examples)
     else:
         T = rng.uniform(size=(args.examples, net.n_outputs))
-    error = dp.gradcheck(net, X, T)
+    error = gradcheck(net, X, T)
     verdict = "PASS" if error < args.tolerance else "FAIL"
     print(f"network: {net}")
     print(f"max relative error: {error:.3e} (tolerance {args.tolerance:g}): {verdict}")

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import argparse
 
+import numpy as np
+
 from deltaprop.commands import _common
+from deltaprop.data.datasets import BUILTINS, load_dataset, load_features
 
 HELP = "predict with a saved model; writes CSV to a file or stdout"
 EXAMPLES = """examples:
@@ -29,8 +32,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from deltaprop.data.datasets import BUILTINS, load_dataset, load_features
-
     net = _common.load_model(args.model)
     meta = net.metadata
     if args.data in BUILTINS:
@@ -49,8 +50,6 @@ def run(args: argparse.Namespace) -> int:
         if args.proba:
             probabilities = outputs if outputs.shape[1] > 1 else None
             if probabilities is None:  # one sigmoid output: P(class 1)
-                import numpy as np
-
                 probabilities = np.column_stack([1 - outputs[:, 0], outputs[:, 0]])
             header += [f"p({name})" for name in names]
             rows = [row + [f"{p:.6g}" for p in probs] for row, probs in zip(rows, probabilities)]

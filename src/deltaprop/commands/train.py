@@ -7,12 +7,25 @@ import datetime as _dt
 import json
 import os
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from deltaprop.cli import UsageError
 from deltaprop.commands import _common
+from deltaprop.commands import _train_options as options
+from deltaprop.data.datasets import Dataset, load_dataset
+from deltaprop.data.preprocessing import Scaler, one_hot, train_test_split
+from deltaprop.model import Network
+from deltaprop.optim.optimizers import Optimizer
+from deltaprop.optim.schedules import Schedule
+from deltaprop.train.callbacks import History
+from deltaprop.train.engines.choose import engine_for_size
+
+if TYPE_CHECKING:
+    from deltaprop.plot.animation import TrainingAnimation
 
 HELP = "train a network on built-in or your own data and save the model, history and figures"
 EXAMPLES = """examples:
@@ -27,191 +40,17 @@ EXAMPLES = """examples:
   deltaprop train --epochs 200 --resume run.ckpt
 """
 
-OPTIMIZERS = ("sgd", "rmsprop", "adam", "adamw", "adagrad")
-SCHEDULES = ("none", "step", "exponential", "cosine", "plateau")
-
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    data = p.add_argument_group("data")
-    data.add_argument(
-        "--data",
-        default="digits",
-        help="digits, iris, xor, moons, circles, spirals, or a .csv/.npy/.npz/IDX "
-        "file (default: digits)",
-    )
-    data.add_argument("--target", help="CSV target column name (default: the last column)")
-    data.add_argument(
-        "--task",
-        choices=("auto", "classification", "regression"),
-        default="auto",
-        help="what the target is (default: inferred from the data)",
-    )
-    data.add_argument("--labels", help="IDX labels file, for an IDX images --data file")
-    data.add_argument(
-        "--test-size",
-        type=_common.fraction,
-        default=0.2,
-        help="fraction held out for the final test (default: 0.2)",
-    )
-    data.add_argument(
-        "--scale",
-        choices=("standard", "minmax", "none"),
-        default="standard",
-        help="input scaling fitted on the training part (default: standard)",
-    )
-
-    model = p.add_argument_group("network")
-    model.add_argument(
-        "--hidden",
-        type=_common.sizes,
-        default=[64],
-        help="hidden layer widths, e.g. 64,32 (default: 64)",
-    )
-    model.add_argument(
-        "--activation", default="sigmoid", help="hidden activation (default: sigmoid)"
-    )
-    model.add_argument(
-        "--output-activation",
-        help="default: softmax for cross_entropy, sigmoid for "
-        "binary_cross_entropy, sigmoid for mse on classes, identity for regression",
-    )
-    model.add_argument(
-        "--loss",
-        choices=("cross_entropy", "mse", "binary_cross_entropy"),
-        help="default: cross_entropy for classes, mse for regression",
-    )
-    model.add_argument("--init", default="xavier", help="weight initialiser (default: xavier)")
-    model.add_argument("--dtype", choices=("float32", "float64"), default="float64")
-    model.add_argument("--seed", type=int, default=0, help="seeds weights, shuffling and the split")
-
-    opt = p.add_argument_group("optimisation")
-    opt.add_argument("--optimizer", choices=OPTIMIZERS, default="adam")
-    opt.add_argument(
-        "--lr",
-        type=_common.positive_float,
-        help="learning rate (default: 0.01 for adam/adamw/rmsprop/adagrad, 0.1 sgd)",
-    )
-    opt.add_argument("--momentum", type=float, default=0.0, help="sgd and rmsprop momentum")
-    opt.add_argument("--nesterov", action="store_true", help="sgd: Nesterov momentum")
-    opt.add_argument("--weight-decay", type=float, default=None)
-    opt.add_argument("--betas", type=float, nargs=2, metavar=("B1", "B2"), help="adam/adamw")
-    opt.add_argument("--schedule", choices=SCHEDULES, default="none", help="learning-rate schedule")
-    opt.add_argument(
-        "--step-size",
-        type=_common.positive_int,
-        default=10,
-        help="step schedule: epochs between cuts (default: 10)",
-    )
-    opt.add_argument(
-        "--gamma",
-        type=_common.positive_float,
-        default=None,
-        help="step/exponential factor (default: 0.1 / 0.95)",
-    )
-    opt.add_argument(
-        "--engine",
-        choices=("auto", "reference", "online", "batch"),
-        default="auto",
-        help="training engine: the fused Numba kernels (online, batch), the readable NumPy "
-        "path (reference), or auto: the kernels unless the run is too small to repay "
-        "loading them (default: auto)",
-    )
-    opt.add_argument("--epochs", type=_common.positive_int, default=30)
-    opt.add_argument(
-        "--batch-size",
-        type=_common.positive_int,
-        default=32,
-        help="examples per update; 1 = online, the seed's loop (default: 32)",
-    )
-    opt.add_argument(
-        "--validation-split",
-        type=_common.fraction,
-        default=0.1,
-        help="fraction of the training part for validation (default: 0.1)",
-    )
-    opt.add_argument("--no-validation", action="store_true", help="no validation split")
-    opt.add_argument(
-        "--early-stopping",
-        type=_common.positive_int,
-        metavar="PATIENCE",
-        help="stop after PATIENCE epochs without validation improvement",
-    )
-
-    out = p.add_argument_group("output")
-    out.add_argument("--out", help="output folder (default: ./runs/<timestamp>/)")
-    out.add_argument("--no-plots", action="store_true", help="skip the figures")
-    out.add_argument(
-        "--animate",
-        metavar="GIF",
-        help="2-D data: write the decision boundary and loss over the epochs",
-    )
-    out.add_argument("--quiet", action="store_true", help="no progress bar")
-    out.add_argument(
-        "--checkpoint",
-        metavar="PATH",
-        help="write a checkpoint (weights, optimizer, RNG, position, history) here "
-        "every --checkpoint-every epochs, atomically",
-    )
-    out.add_argument(
-        "--checkpoint-every",
-        type=_common.positive_int,
-        default=1,
-        metavar="N",
-        help="epochs between checkpoints (default: 1)",
-    )
-    out.add_argument(
-        "--resume",
-        metavar="PATH",
-        help="continue the training a checkpoint was written by, with the same options, "
-        "to --epochs in all; the result equals an uninterrupted run",
-    )
+    options.add_data_options(p)
+    options.add_network_options(p)
+    options.add_optimisation_options(p)
+    options.add_output_options(p)
 
 
-def _optimizer(args: argparse.Namespace):
-    from deltaprop.optim import optimizers
-
-    kwargs: dict = {
-        "lr": args.lr if args.lr is not None else (0.1 if args.optimizer == "sgd" else 0.01)
-    }
-    if args.optimizer in ("sgd", "rmsprop"):
-        kwargs["momentum"] = args.momentum
-    elif args.momentum:
-        raise UsageError(f"--momentum applies to sgd and rmsprop, not --optimizer {args.optimizer}")
-    if args.nesterov:
-        if args.optimizer != "sgd":
-            raise UsageError("--nesterov applies to --optimizer sgd only")
-        kwargs["nesterov"] = True
-    if args.betas is not None:
-        if args.optimizer not in ("adam", "adamw"):
-            raise UsageError("--betas applies to --optimizer adam or adamw only")
-        kwargs["betas"] = tuple(args.betas)
-    if args.weight_decay is not None:
-        kwargs["weight_decay"] = args.weight_decay
-    try:
-        return optimizers.get_optimizer({"name": args.optimizer, **kwargs})
-    except ValueError as exc:
-        raise UsageError(str(exc)) from None
-
-
-def _schedule(args: argparse.Namespace, opt):
-    from deltaprop.optim import schedules
-
-    if args.schedule == "none":
-        return None
-    if args.schedule == "step":
-        return schedules.StepLR(opt, args.step_size, gamma=args.gamma or 0.1)
-    if args.schedule == "exponential":
-        return schedules.ExponentialLR(opt, gamma=args.gamma or 0.95)
-    if args.schedule == "cosine":
-        return schedules.CosineAnnealingLR(opt, T_max=args.epochs)
-    return schedules.ReduceLROnPlateau(opt, factor=args.gamma or 0.1, patience=5)
-
-
-def _engine(requested: str, net, n_examples: int, epochs: int, batch_size: int) -> str:
+def _engine(requested: str, net: Network, n_examples: int, epochs: int, batch_size: int) -> str:
     if requested != "auto":
         return requested
-    from deltaprop.train.engines.choose import engine_for_size
-
     return engine_for_size(net, n_examples, epochs, batch_size)
 
 
@@ -231,14 +70,31 @@ def _output_folder(requested: str | None) -> Path:
     return folder
 
 
-def run(args: argparse.Namespace) -> int:
-    import deltaprop as dp
-    from deltaprop.data.datasets import Scaler, load_dataset, one_hot, train_test_split
+@dataclass
+class _Problem:
+    """What a run learns: the data set, its train and test parts scaled, and the loss."""
 
-    # Options first, so that a typo costs nothing.
-    opt = _optimizer(args)
-    if args.early_stopping and args.no_validation:
-        raise UsageError("--early-stopping needs validation data; drop --no-validation")
+    dataset: Dataset
+    train: Dataset
+    test: Dataset
+    scaler: Scaler
+    X_train: np.ndarray
+    X_test: np.ndarray
+    classify: bool
+    loss: str
+    output_activation: str
+    n_out: int
+    dtype: np.dtype
+
+    def targets(self, part: Dataset) -> np.ndarray:
+        """The network's targets for ``part``: labels for cross-entropy, else rows."""
+        if not self.classify:
+            return part.y
+        return part.y if self.loss == "cross_entropy" else one_hot(part.y, self.n_out, self.dtype)
+
+
+def _problem(args: argparse.Namespace) -> _Problem:
+    """The data loaded, checked against the options, split and scaled."""
     dataset = load_dataset(
         args.data, target=args.target, task=args.task, labels=args.labels, seed=args.seed
     )
@@ -259,106 +115,176 @@ def run(args: argparse.Namespace) -> int:
 
     train, test = train_test_split(dataset, test_size=args.test_size, seed=args.seed)
     scaler = Scaler(args.scale).fit(train.X)
-    X_train, X_test = scaler.transform(train.X), scaler.transform(test.X)
-    n_out = dataset.n_classes if classify else train.y.shape[1]
-    dtype = np.dtype(args.dtype)
+    return _Problem(
+        dataset,
+        train,
+        test,
+        scaler,
+        X_train=scaler.transform(train.X),
+        X_test=scaler.transform(test.X),
+        classify=classify,
+        loss=loss,
+        output_activation=output_activation,
+        n_out=dataset.n_classes if classify else train.y.shape[1],
+        dtype=np.dtype(args.dtype),
+    )
 
-    def targets(part):
-        if not classify:
-            return part.y
-        return part.y if loss == "cross_entropy" else one_hot(part.y, n_out, dtype)
 
+def _network(
+    args: argparse.Namespace, problem: _Problem, opt: Optimizer
+) -> tuple[Network, Schedule | None]:
+    """The network to train and its learning-rate schedule (None for a constant rate)."""
     try:
-        net = dp.Network(
-            [dataset.n_features, *args.hidden, n_out],
+        net = Network(
+            [problem.dataset.n_features, *args.hidden, problem.n_out],
             activation=args.activation,
-            output_activation=output_activation,
-            loss=loss,
+            output_activation=problem.output_activation,
+            loss=problem.loss,
             init=args.init,
             seed=args.seed,
-            dtype=dtype,
+            dtype=problem.dtype,
         )
-        schedule = _schedule(args, opt)
+        return net, options.schedule(args, opt)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
 
-    folder = _output_folder(args.out)
-    callbacks = []
-    animation = None
-    if args.animate:
-        from deltaprop.plot.animation import TrainingAnimation
 
-        animation = TrainingAnimation(
-            X_train, train.y if classify else train.y[:, 0], every=max(1, args.epochs // 100)
-        )
-        callbacks.append(animation)
-    if not args.quiet:
-        print(f"training {net} on {dataset.name}: {len(train)} train / {len(test)} test examples")
-    started = time.perf_counter()
-    history = net.fit(
-        X_train,
-        targets(train),
+def _animation(args: argparse.Namespace, problem: _Problem) -> TrainingAnimation | None:
+    """The --animate recorder, or None."""
+    if not args.animate:
+        return None
+    # plot.animation imports matplotlib at its top: loaded only when a film is asked for.
+    from deltaprop.plot.animation import TrainingAnimation
+
+    train = problem.train
+    return TrainingAnimation(
+        problem.X_train,
+        train.y if problem.classify else train.y[:, 0],
+        every=max(1, args.epochs // 100),
+    )
+
+
+def _train(
+    args: argparse.Namespace,
+    net: Network,
+    problem: _Problem,
+    opt: Optimizer,
+    schedule: Schedule | None,
+    animation: TrainingAnimation | None,
+) -> History:
+    return net.fit(
+        problem.X_train,
+        problem.targets(problem.train),
         optimizer=opt,
         epochs=args.epochs,
         batch_size=args.batch_size,
         validation_split=0.0 if args.no_validation else args.validation_split,
         early_stopping=args.early_stopping or False,
         scheduler=schedule,
-        callbacks=callbacks,
+        callbacks=[] if animation is None else [animation],
         verbose=not args.quiet,
-        engine=_engine(args.engine, net, len(train), args.epochs, args.batch_size),
+        engine=_engine(args.engine, net, len(problem.train), args.epochs, args.batch_size),
         checkpoint=args.checkpoint,
         checkpoint_every=args.checkpoint_every,
         resume=args.resume,
     )
+
+
+def run(args: argparse.Namespace) -> int:
+    opt = options.optimizer(args)  # options first, so that a typo costs nothing
+    if args.early_stopping and args.no_validation:
+        raise UsageError("--early-stopping needs validation data; drop --no-validation")
+    problem = _problem(args)
+    net, schedule = _network(args, problem, opt)
+    folder = _output_folder(args.out)
+    animation = _animation(args, problem)
+    if not args.quiet:
+        print(
+            f"training {net} on {problem.dataset.name}: {len(problem.train)} train / "
+            f"{len(problem.test)} test examples"
+        )
+    started = time.perf_counter()
+    history = _train(args, net, problem, opt, schedule, animation)
     seconds = time.perf_counter() - started
 
-    outputs = net.predict(X_test)
+    outputs = net.predict(problem.X_test)
+    summary = _summary(args, net, problem, opt, history, seconds, outputs)
+    _describe_model(args, net, problem, summary)
+    model_path = folder / "model.safetensors"
+    net.save(model_path)
+    _write_history(history, folder)
+    figures = [] if args.no_plots else _figures(net, history, problem, outputs, folder)
+    if animation is not None:
+        frames = animation.save(args.animate)
+        figures.append(f"{args.animate} ({frames} frames)")
+    _report(summary, history, seconds, model_path, figures, folder)
+    return 0
+
+
+def _summary(
+    args: argparse.Namespace,
+    net: Network,
+    problem: _Problem,
+    opt: Optimizer,
+    history: History,
+    seconds: float,
+    outputs: np.ndarray,
+) -> dict:
+    """The run in numbers, kept in the model's metadata: test loss and accuracy (or R²)."""
+    test = problem.test
     summary: dict = {
         "epochs": len(history),
         "seconds": round(seconds, 3),
-        "examples": len(train),
+        "examples": len(problem.train),
         "optimizer": opt.config(),
         "batch_size": args.batch_size,
         "final_train_loss": history.loss[-1],
-        "test_loss": net.loss(X_test, targets(test)),
+        "test_loss": net.loss(problem.X_test, problem.targets(test)),
         "stopped_early": history.stopped_early,
     }
-    lines = [f"test loss: {summary['test_loss']:.4f}"]
-    if classify:
+    if problem.classify:
         predicted = _common.predicted_labels(outputs)
         summary["test_accuracy"] = float(np.mean(predicted == test.y))
-        lines.insert(0, f"test accuracy: {summary['test_accuracy']:.4f}")
     else:
         residual = np.sum((test.y - outputs) ** 2)
         total = np.sum((test.y - test.y.mean(axis=0)) ** 2)
         summary["test_r2"] = float(1 - residual / total) if total > 0 else float("nan")
-        lines.insert(0, f"test R^2: {summary['test_r2']:.4f}")
+    return summary
 
+
+def _describe_model(
+    args: argparse.Namespace, net: Network, problem: _Problem, summary: dict
+) -> None:
+    """What later commands need to know about the data: names, scaling, the run's numbers."""
+    dataset = problem.dataset
     net.metadata.update(
         {
             "task": dataset.task,
             "dataset": str(dataset.name),
             "feature_names": list(dataset.feature_names),
-            "class_names": list(dataset.class_names) if classify else None,
+            "class_names": list(dataset.class_names) if problem.classify else None,
             "target": args.target,
             "image_shape": list(dataset.image_shape) if dataset.image_shape else None,
-            "scaler": scaler.to_dict(),
+            "scaler": problem.scaler.to_dict(),
             "training": summary,
             "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         }
     )
-    model_path = folder / "model.safetensors"
-    net.save(model_path)
-    _write_history(history, folder)
-    figures = (
-        [] if args.no_plots else _figures(net, history, X_test, test, outputs, classify, folder)
-    )
-    if animation is not None:
-        frames = animation.save(args.animate)
-        figures.append(f"{args.animate} ({frames} frames)")
 
-    print("\n".join(lines))
+
+def _report(
+    summary: dict,
+    history: History,
+    seconds: float,
+    model_path: Path,
+    figures: list[str],
+    folder: Path,
+) -> None:
+    if "test_accuracy" in summary:
+        print(f"test accuracy: {summary['test_accuracy']:.4f}")
+    else:
+        print(f"test R^2: {summary['test_r2']:.4f}")
+    print(f"test loss: {summary['test_loss']:.4f}")
     print(
         f"epochs: {len(history)}{' (stopped early)' if history.stopped_early else ''}, "
         f"{seconds:.1f} s"
@@ -368,10 +294,9 @@ def run(args: argparse.Namespace) -> int:
     for figure in figures:
         print(f"figure: {figure}")
     print(f"output folder: {folder}{os.sep}")
-    return 0
 
 
-def _write_history(history, folder: Path) -> None:
+def _write_history(history: History, folder: Path) -> None:
     data = history.as_dict()
     (folder / "history.json").write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
     columns = [
@@ -383,12 +308,16 @@ def _write_history(history, folder: Path) -> None:
     _common.write_csv(rows, columns, str(folder / "history.csv"))
 
 
-def _figures(net, history, X_test, test, outputs, classify, folder: Path) -> list[str]:
+def _figures(
+    net: Network, history: History, problem: _Problem, outputs: np.ndarray, folder: Path
+) -> list[str]:
+    # plot.figures imports matplotlib at its top: loaded only when figures are drawn.
     from deltaprop.plot import figures
 
+    test = problem.test
     written = [folder / "training.png"]
     figures.training_curves(history, written[-1])
-    if classify:
+    if problem.classify:
         predicted = _common.predicted_labels(outputs)
         written.append(folder / "confusion_matrix.png")
         figures.confusion_matrix(test.y, predicted, test.class_names, written[-1])
@@ -400,6 +329,6 @@ def _figures(net, history, X_test, test, outputs, classify, folder: Path) -> lis
         if net.n_inputs == 2:
             written.append(folder / "decision_boundary.png")
             figures.decision_boundary(
-                net, X_test, test.y, written[-1], class_names=test.class_names
+                net, problem.X_test, test.y, written[-1], class_names=test.class_names
             )
     return [str(path) for path in written]

@@ -11,6 +11,10 @@ import numpy as np
 
 from deltaprop.cli import UsageError
 from deltaprop.commands import _common
+from deltaprop.data.preprocessing import one_hot
+from deltaprop.errors import TrainingDivergedError
+from deltaprop.explain import classic_example, explain, load_example
+from deltaprop.optim.optimizers import Optimizer, get_optimizer
 
 HELP = "show one training step by backpropagation: every a, z, δ and Δw with the numbers in"
 EXAMPLES = """With no options: the classic 2-2-2 sigmoid network, squared error, one example,
@@ -56,6 +60,13 @@ def _numbers(text: str) -> list[float]:
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
+    _example_options(p)
+    _step_options(p)
+    _output_options(p)
+
+
+def _example_options(p: argparse.ArgumentParser) -> None:
+    """The network and the example: a model file and a data row, JSON weights, or --x --t."""
     src = p.add_argument_group("what to explain (default: the classic 2-2-2 example)")
     src.add_argument("--model", metavar="FILE", help="a model file (deltaprop train, net.save)")
     src.add_argument(
@@ -101,6 +112,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="the target: one value per output, or a class label (cross-entropy)",
     )
 
+
+def _step_options(p: argparse.ArgumentParser) -> None:
+    """The optimizer, its learning rate, and how many steps to repeat."""
     step = p.add_argument_group("the step")
     step.add_argument(
         "--optimizer",
@@ -124,6 +138,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "falling (the details are of the first step)",
     )
 
+
+def _output_options(p: argparse.ArgumentParser) -> None:
+    """The format and destination, colour, what the text shows, and the diagram."""
     out = p.add_argument_group("output")
     out.add_argument(
         "--format",
@@ -206,9 +223,7 @@ def _check_options(args: argparse.Namespace) -> None:
             raise UsageError(f"--diagram must end in .png, .svg or .pdf; got {args.diagram!r}")
 
 
-def _optimizer(args: argparse.Namespace, default: dict):
-    from deltaprop.optim.optimizers import get_optimizer
-
+def _optimizer(args: argparse.Namespace, default: dict) -> Optimizer:
     spec: object = default
     if args.optimizer:
         text = args.optimizer.strip()
@@ -232,7 +247,7 @@ def _optimizer(args: argparse.Namespace, default: dict):
         raise UsageError(f"--optimizer: {exc}") from None
 
 
-def _from_model(args: argparse.Namespace):
+def _from_model(args: argparse.Namespace) -> tuple:
     """(net, x, t, default optimizer config, input names, output names) for --model."""
     net = _common.load_model(args.model)
     meta = net.metadata
@@ -254,8 +269,6 @@ def _from_model(args: argparse.Namespace):
         x = _common.model_inputs(net, net.check_inputs(x, name="--x"))[0]
         t = args.t[0] if len(args.t) == 1 and net.loss_function.name == "cross_entropy" else args.t
         return net, x, t, default, input_names, output_names
-
-    from deltaprop.data.datasets import one_hot
 
     dataset = _common.load_for_model(
         net, args.data, target=args.target, labels=args.labels, seed=args.seed
@@ -306,26 +319,43 @@ def _write(text: str, path: str | None) -> None:
     sys.stdout.write(text)
 
 
-def run(args: argparse.Namespace) -> int:
-    from deltaprop.explain import classic_example, explain, load_example
-    from deltaprop.train.loop import TrainingDivergedError
+def _from_example(args: argparse.Namespace) -> tuple:
+    """(net, x, t, default optimizer config, None, None): the classic example or --weights."""
+    example = load_example(args.weights) if args.weights else classic_example()
+    net = example.net
+    x = args.x if args.x is not None else example.x
+    t = args.t if args.t is not None else example.t
+    if x is None or t is None:
+        raise UsageError(f'{args.weights} has no "x" and "t"; give --x and --t')
+    if args.t is not None and len(args.t) == 1 and net.loss_function.name == "cross_entropy":
+        t = args.t[0]
+    default = {"name": "SGD", "lr": example.lr if example.lr is not None else CLASSIC_LR}
+    return net, x, t, default, None, None
 
-    _check_options(args)
-    input_names = output_names = None
-    if args.model:
-        net, x, t, default, input_names, output_names = _from_model(args)
-    else:
-        example = load_example(args.weights) if args.weights else classic_example()
-        net = example.net
-        x = args.x if args.x is not None else example.x
-        t = args.t if args.t is not None else example.t
-        if x is None or t is None:
-            raise UsageError(f'{args.weights} has no "x" and "t"; give --x and --t')
-        if args.t is not None and len(args.t) == 1 and net.loss_function.name == "cross_entropy":
-            t = args.t[0]
-        default = {"name": "SGD", "lr": example.lr if example.lr is not None else CLASSIC_LR}
-    optimizer = _optimizer(args, default)
+
+def _render_options(args: argparse.Namespace) -> dict:
+    """Trace.render's options from the output options (JSON takes none: it holds everything)."""
+    if args.format == "json":
+        return {}
     units = None if args.units is None else [u for u in args.units.split(",") if u.strip()]
+    return {
+        "digits": args.digits,
+        "max_units": args.max_units,
+        "top": args.top,
+        "detail": args.detail,
+        "layer": args.layer,
+        "units": units,
+        "color": _choose_color(args) if args.format == "text" else False,
+        "width": args.width,
+    }
+
+
+def run(args: argparse.Namespace) -> int:
+    _check_options(args)
+    net, x, t, default, input_names, output_names = (
+        _from_model(args) if args.model else _from_example(args)
+    )
+    optimizer = _optimizer(args, default)
     try:
         trace = explain(
             net,
@@ -338,26 +368,13 @@ def run(args: argparse.Namespace) -> int:
         )
     except TrainingDivergedError as exc:
         raise ValueError(str(exc)) from None
-    options = (
-        {}
-        if args.format == "json"
-        else {
-            "digits": args.digits,
-            "max_units": args.max_units,
-            "top": args.top,
-            "detail": args.detail,
-            "layer": args.layer,
-            "units": units,
-            "color": _choose_color(args) if args.format == "text" else False,
-            "width": args.width,
-        }
-    )
     try:
-        text = trace.render(args.format, **options)
+        text = trace.render(args.format, **_render_options(args))
     except ValueError as exc:  # --layer or --units that the network does not have
         raise UsageError(str(exc)) from None
     _write(text, args.output)
     if args.diagram:
+        # plot.diagram imports matplotlib at its top: loaded only when a diagram is asked for.
         from deltaprop.plot.diagram import network
 
         network(net, trace, path=args.diagram, show="delta")

@@ -16,17 +16,19 @@ import base64
 import html
 import io
 import os
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 from matplotlib import colormaps
+from matplotlib.axes import Axes
 from matplotlib.cm import ScalarMappable
-from matplotlib.colors import Normalize
+from matplotlib.colors import Colormap, Normalize
 from matplotlib.figure import Figure
 from matplotlib.patches import Circle, FancyBboxPatch
 
 from deltaprop.core.network import FeedForward
 from deltaprop.core.notation import Style
+from deltaprop.plot.layout import RADIUS, SMALL_EDGES, Layout, Shown, layout_for, shown_numbers
 
 if TYPE_CHECKING:
     from deltaprop.explain import Trace
@@ -37,16 +39,7 @@ SHOW = ("value", "delta")
 # Negative red, positive blue, as in TensorFlow Playground's diagrams (orange/blue).
 CMAP = "RdBu"
 POSITIVE, NEGATIVE = colormaps[CMAP](0.9), colormaps[CMAP](0.1)
-SMALL_EDGES = 12  # up to this many drawn edges, every edge and unit gets a number
-
-
-def _drawn(n: int, limit: int) -> tuple[list[int], int]:
-    """Unit indices drawn for a layer of n units, and where the "+N more" marker goes."""
-    if n <= limit:
-        return list(range(n)), -1
-    head = (limit + 1) // 2
-    tail = limit - head
-    return list(range(head)) + list(range(n - tail, n)), head
+BIAS_HALF = 0.22  # half the side of a bias unit's square
 
 
 def _save(fig: Figure, path: str | os.PathLike | None, dpi: float) -> None:
@@ -89,6 +82,31 @@ def network(
     The weights drawn are the trace's (before its step) when there is a trace, else the
     network's. Returns the matplotlib Figure.
     """
+    _check_arguments(net, trace, show, labels, bias, max_units, x)
+    shown = shown_numbers(net, trace, x, show)
+    layout = layout_for(net.sizes, max_units, labels, bias)
+    scale = _unit_scale(shown, layout, show)
+    style = Style("text", digits=3, n_layers=len(net.layers))
+    fig, ax = _canvas(layout)
+    _draw_edges(ax, layout, shown, style)
+    _draw_units(ax, net, layout, shown, scale, style)
+    ax.set_title(_title(net, trace, show, style), fontsize=10)
+    if any(v is not None for v in shown.units):
+        _colour_bar(fig, layout, scale)
+    _edge_legend(ax, show, layout.with_bias)
+    _save(fig, path, dpi)
+    return fig
+
+
+def _check_arguments(
+    net: object,
+    trace: Trace | None,
+    show: str,
+    labels: object,
+    bias: object,
+    max_units: object,
+    x: object,
+) -> None:
     if not isinstance(net, FeedForward):
         raise ValueError(f"network() draws a deltaprop Network. Received: {type(net).__name__}")
     if show not in SHOW:
@@ -108,125 +126,99 @@ def network(
     if trace is not None and x is not None:
         raise ValueError("give trace or x, not both: the trace already holds its input")
 
-    L = len(net.layers)
-    sizes = net.sizes
-    if trace is not None:
-        Ws = [ly.W for ly in trace.layers]
-        bs = [ly.b for ly in trace.layers]
-        values = [trace.x] + [ly.z for ly in trace.layers]
-        deltas = [None] + [ly.delta for ly in trace.layers]
-        changes = [ly.W_change for ly in trace.layers]
-        b_changes = [ly.b_change for ly in trace.layers]
-    else:
-        Ws = [ly.W for ly in net.layers]
-        bs = [ly.b for ly in net.layers]
-        values = None
-        if x is not None:
-            fp = net.forward(net.check_inputs(np.asarray(x).reshape(1, -1), "x"))
-            values = [z[0] for z in fp.z]
-        deltas = changes = b_changes = None
 
-    drawn = [_drawn(n, max_units) for n in sizes]
-    n_edges = sum(len(drawn[li][0]) * len(drawn[li + 1][0]) for li in range(L))
-    write = n_edges <= SMALL_EDGES if labels == "auto" else bool(labels)
-    with_bias = write if bias == "auto" else bool(bias)
+class _UnitScale(NamedTuple):
+    """Unit colours: one symmetric scale for the whole drawing."""
 
-    # ---- unit colours: one symmetric scale for the whole drawing
-    unit_vals: list[Array | None]
-    if show == "delta":
-        unit_vals = list(deltas)  # type: ignore[arg-type]
-        unit_label = "δ (unit's delta)"
-    else:
-        unit_vals = list(values) if values is not None else [None] * (L + 1)
-        unit_label = "z (unit's output)"
-    shown_vals = [
-        np.asarray(v, dtype=np.float64)[drawn[li][0]]
-        for li, v in enumerate(unit_vals)
+    norm: Normalize
+    vmax: float
+    cmap: Colormap
+    label: str
+
+
+def _unit_scale(shown: Shown, layout: Layout, show: str) -> _UnitScale:
+    drawn_values = [
+        np.asarray(v, dtype=np.float64)[layout.drawn[li][0]]
+        for li, v in enumerate(shown.units)
         if v is not None
     ]
-    vmax = max((float(np.max(np.abs(v))) for v in shown_vals if v.size), default=0.0) or 1.0
-    norm = Normalize(-vmax, vmax)
-    cmap = colormaps[CMAP]
+    vmax = max((float(np.max(np.abs(v))) for v in drawn_values if v.size), default=0.0) or 1.0
+    label = "δ (unit's delta)" if show == "delta" else "z (unit's output)"
+    return _UnitScale(Normalize(-vmax, vmax), vmax, colormaps[CMAP], label)
 
-    # ---- edge sizes: |w|, or |Δw| for show="delta"
-    edge_arrays = changes if show == "delta" else Ws
-    bias_arrays = b_changes if show == "delta" else bs
-    emax = (
-        max(
-            [
-                float(np.max(np.abs(A[np.ix_(drawn[li + 1][0], drawn[li][0])])))
-                for li, A in enumerate(edge_arrays)
-            ]  # type: ignore[arg-type]
-            + ([float(np.max(np.abs(b))) for b in bias_arrays] if with_bias else [])  # type: ignore
-        )
-        or 1.0
-    )
 
-    style = Style("text", digits=3, n_layers=L)
-    xs = [2.6 * li for li in range(L + 1)]
-    radius = 0.32
-
-    def ys_of(li: int) -> tuple[dict[int, float], float | None]:
-        units, gap = drawn[li]
-        slots = len(units) + (gap >= 0)
-        top = (slots - 1) / 2
-        pos: dict[int, float] = {}
-        marker = None
-        slot = 0
-        for k, j in enumerate(units):
-            if k == gap:
-                marker = top - slot
-                slot += 1
-            pos[j] = top - slot
-            slot += 1
-        return pos, marker
-
-    positions = [ys_of(li) for li in range(L + 1)]
-    bias_y = [max(positions[li][0].values()) + 1.1 for li in range(L)]
-    lowest = min(min(p.values()) for p, _ in positions)
-    bottom = lowest - radius - (0.5 if write else 0.25)  # layer captions start here
-    top = max(bias_y) + 0.5 if with_bias else max(max(p.values()) for p, _ in positions) + 0.6
-    # Text does not count for autoscaling, so the limits leave room for the captions; the
-    # figure is sized to the drawing so that a unit is the same size in every diagram.
-    xlim, ylim = (xs[0] - 0.9, xs[-1] + 0.9), (bottom - 0.75, top)
-    inch = 0.75 if write else 0.55
-    width, height = inch * (xlim[1] - xlim[0]), inch * (ylim[1] - ylim[0])
+def _canvas(layout: Layout) -> tuple[Figure, Axes]:
+    width, height = layout.width, layout.height
     fig = Figure(figsize=(width + 1.3, height + 0.7))
     # Axes placed by hand: the drawing fills the figure, the colour bar sits to its right.
     ax = fig.add_axes((0.0, 0.0, width / (width + 1.3), height / (height + 0.7)))
     ax.set_axis_off()
     ax.set_aspect("equal")
-    ax.set_xlim(*xlim)
-    ax.set_ylim(*ylim)
-    max_width, alpha = (4.0, 0.8) if n_edges <= SMALL_EDGES else (2.5, 0.55)
+    ax.set_xlim(*layout.xlim)
+    ax.set_ylim(*layout.ylim)
+    return fig, ax
 
-    def edge(x0, y0, x1, y1, value, text, frac=0.28):
-        width = 0.3 + max_width * abs(value) / emax
-        ax.plot(
-            [x0, x1],
-            [y0, y1],
-            color=POSITIVE if value >= 0 else NEGATIVE,
-            linewidth=width,
-            alpha=alpha,
-            zorder=1,
-            solid_capstyle="round",
+
+class _Pen(NamedTuple):
+    """How edges are drawn: width ∝ |value| / ``largest``, up to ``max_width``."""
+
+    largest: float
+    max_width: float
+    alpha: float
+
+
+def _pen(shown: Shown, layout: Layout) -> _Pen:
+    drawn = layout.drawn
+    largest = [
+        float(np.max(np.abs(A[np.ix_(drawn[li + 1][0], drawn[li][0])])))
+        for li, A in enumerate(shown.edges)
+    ]
+    if layout.with_bias:
+        largest += [float(np.max(np.abs(b))) for b in shown.bias_edges]
+    max_width, alpha = (4.0, 0.8) if layout.n_edges <= SMALL_EDGES else (2.5, 0.55)
+    return _Pen(max(largest) or 1.0, max_width, alpha)
+
+
+def _edge(
+    ax: Axes,
+    start: tuple[float, float],
+    end: tuple[float, float],
+    value: float,
+    text: str,
+    frac: float,
+    pen: _Pen,
+) -> None:
+    """One edge coloured by the sign of ``value``, its number written ``frac`` of the way."""
+    (x0, y0), (x1, y1) = start, end
+    ax.plot(
+        [x0, x1],
+        [y0, y1],
+        color=POSITIVE if value >= 0 else NEGATIVE,
+        linewidth=0.3 + pen.max_width * abs(value) / pen.largest,
+        alpha=pen.alpha,
+        zorder=1,
+        solid_capstyle="round",
+    )
+    if text:
+        tx, ty = x0 + (x1 - x0) * frac, y0 + (y1 - y0) * frac
+        ax.text(
+            tx,
+            ty,
+            text,
+            fontsize=7,
+            ha="center",
+            va="center",
+            zorder=4,
+            bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none", "alpha": 0.85},
         )
-        if text:
-            tx, ty = x0 + (x1 - x0) * frac, y0 + (y1 - y0) * frac
-            ax.text(
-                tx,
-                ty,
-                text,
-                fontsize=7,
-                ha="center",
-                va="center",
-                zorder=4,
-                bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none", "alpha": 0.85},
-            )
 
-    for li in range(L):
-        pos0, pos1 = positions[li][0], positions[li + 1][0]
-        A = edge_arrays[li]  # type: ignore[index]
+
+def _draw_edges(ax: Axes, layout: Layout, shown: Shown, style: Style) -> None:
+    """Every drawn weight, layer by layer, each layer's bias unit and its edges after it."""
+    pen = _pen(shown, layout)
+    xs = layout.xs
+    for li, A in enumerate(shown.edges):
+        pos0, pos1 = layout.heights[li][0], layout.heights[li + 1][0]
         for rank, (j, yj) in enumerate(pos1.items()):
             v = rank / max(1, len(pos1) - 1)  # 0 at the top unit, 1 at the bottom one
             for source, (i, yi) in enumerate(pos0.items()):
@@ -235,76 +227,51 @@ def network(
                 # a rising one near its target, so labels of crossing edges do not meet.
                 frac = min(0.8, max(0.2, 0.5 + 0.3 * (u - v)))
                 value = float(A[j, i])
-                edge(
-                    xs[li] + radius,
-                    yi,
-                    xs[li + 1] - radius,
-                    yj,
-                    value,
-                    style.num(value) if write else "",
-                    frac,
-                )
-        if with_bias:
-            bvals = bias_arrays[li]  # type: ignore[index]
-            for rank, (j, yj) in enumerate(pos1.items()):
-                value = float(bvals[j])
-                edge(
-                    xs[li] + 0.22,
-                    bias_y[li],
-                    xs[li + 1] - radius,
-                    yj,
-                    value,
-                    style.num(value) if write else "",
-                    0.55 + 0.25 * rank / max(1, len(pos1) - 1),
-                )
-            ax.add_patch(
-                FancyBboxPatch(
-                    (xs[li] - 0.22, bias_y[li] - 0.22),
-                    0.44,
-                    0.44,
-                    boxstyle="round,pad=0.02",
-                    fc="#eeeeee",
-                    ec="#555555",
-                    lw=1,
-                    zorder=3,
-                )
-            )
-            ax.text(xs[li], bias_y[li], "1", ha="center", va="center", fontsize=8, zorder=5)
+                text = style.num(value) if layout.write else ""
+                _edge(ax, (xs[li] + RADIUS, yi), (xs[li + 1] - RADIUS, yj), value, text, frac, pen)
+        if layout.with_bias:
+            _draw_bias(ax, layout, li, shown.bias_edges[li], style, pen)
 
-    for li in range(L + 1):
-        pos, marker = positions[li]
-        vals = unit_vals[li]
+
+def _draw_bias(ax: Axes, layout: Layout, li: int, b: Array, style: Style, pen: _Pen) -> None:
+    """Layer ``li``'s bias as a square unit fixed at 1, above the layer, with its edges."""
+    x, y = layout.xs[li], layout.bias_y[li]
+    targets = layout.heights[li + 1][0]
+    for rank, (j, yj) in enumerate(targets.items()):
+        value = float(b[j])
+        text = style.num(value) if layout.write else ""
+        frac = 0.55 + 0.25 * rank / max(1, len(targets) - 1)
+        _edge(ax, (x + BIAS_HALF, y), (layout.xs[li + 1] - RADIUS, yj), value, text, frac, pen)
+    ax.add_patch(
+        FancyBboxPatch(
+            (x - BIAS_HALF, y - BIAS_HALF),
+            2 * BIAS_HALF,
+            2 * BIAS_HALF,
+            boxstyle="round,pad=0.02",
+            fc="#eeeeee",
+            ec="#555555",
+            lw=1,
+            zorder=3,
+        )
+    )
+    ax.text(x, y, "1", ha="center", va="center", fontsize=8, zorder=5)
+
+
+def _draw_units(
+    ax: Axes, net: FeedForward, layout: Layout, shown: Shown, scale: _UnitScale, style: Style
+) -> None:
+    """Each layer's units coloured by their numbers, its "+N more" marker and its caption."""
+    n_layers = len(net.layers)
+    for li, vals in enumerate(shown.units):
+        x = layout.xs[li]
+        pos, marker = layout.heights[li]
         for j, y in pos.items():
-            if vals is None:
-                face = "#f4f4f4"
-            else:
-                face = cmap(norm(float(vals[j])))
-            ax.add_patch(Circle((xs[li], y), radius, fc=face, ec="#333333", lw=1.2, zorder=3))
-            name = style.unit(li, j)
-            ax.text(
-                xs[li],
-                y,
-                name,
-                ha="center",
-                va="center",
-                fontsize=8,
-                zorder=5,
-                color="white" if vals is not None and abs(float(vals[j])) > 0.6 * vmax else "black",
-            )
-            if write and vals is not None:
-                ax.text(
-                    xs[li],
-                    y - radius - 0.13,
-                    style.num(float(vals[j])),
-                    ha="center",
-                    va="top",
-                    fontsize=7,
-                    zorder=5,
-                )
+            value = None if vals is None else float(vals[j])
+            _draw_unit(ax, (x, y), style.unit(li, j), value, scale, style, layout.write)
         if marker is not None:
-            hidden = sizes[li] - len(pos)
+            hidden = layout.sizes[li] - len(pos)
             ax.text(
-                xs[li],
+                x,
                 marker,
                 f"⋮\n+{hidden} more",
                 ha="center",
@@ -313,31 +280,67 @@ def network(
                 color="#444444",
                 zorder=5,
             )
-        role = "input" if li == 0 else "output" if li == L else "hidden"
+        role = "input" if li == 0 else "output" if li == n_layers else "hidden"
+        activation = "" if li == 0 else net.layers[li - 1].activation.name
         ax.text(
-            xs[li],
-            bottom,
-            f"{role}\n{sizes[li]} units"
-            if li == 0 or not net.layers[li - 1].activation.name
-            else f"{role}, {net.layers[li - 1].activation.name}\n{sizes[li]} units",
+            x,
+            layout.bottom,
+            f"{role}, {activation}\n{layout.sizes[li]} units"
+            if activation
+            else f"{role}\n{layout.sizes[li]} units",
             ha="center",
             va="top",
             fontsize=8,
             color="#333333",
         )
 
-    title = f"{'-'.join(map(str, sizes))} network, loss {net.loss_function.name}"
+
+def _draw_unit(
+    ax: Axes,
+    centre: tuple[float, float],
+    name: str,
+    value: float | None,
+    scale: _UnitScale,
+    style: Style,
+    write: bool,
+) -> None:
+    """One unit: a circle coloured by ``value`` (plain for None), its name, its number below."""
+    x, y = centre
+    face = "#f4f4f4" if value is None else scale.cmap(scale.norm(value))
+    ax.add_patch(Circle(centre, RADIUS, fc=face, ec="#333333", lw=1.2, zorder=3))
+    dark = value is not None and abs(value) > 0.6 * scale.vmax
+    ax.text(
+        x,
+        y,
+        name,
+        ha="center",
+        va="center",
+        fontsize=8,
+        zorder=5,
+        color="white" if dark else "black",
+    )
+    if write and value is not None:
+        ax.text(x, y - RADIUS - 0.13, style.num(value), ha="center", va="top", fontsize=7, zorder=5)
+
+
+def _title(net: FeedForward, trace: Trace | None, show: str, style: Style) -> str:
+    title = f"{'-'.join(map(str, net.sizes))} network, loss {net.loss_function.name}"
     if trace is not None:
         what = "δ and Δw" if show == "delta" else "z and w"
         title += (
             f"\none step ({what}): E {style.num(trace.error_before)} → "
             f"{style.num(trace.error_after)}"
         )
-    ax.set_title(title, fontsize=10)
-    if any(v is not None for v in unit_vals):
-        left = (width + 0.25) / (width + 1.3)
-        cax = fig.add_axes((left, 0.2, 0.18 / (width + 1.3), 0.55))
-        fig.colorbar(ScalarMappable(norm=norm, cmap=cmap), cax=cax, label=unit_label)
+    return title
+
+
+def _colour_bar(fig: Figure, layout: Layout, scale: _UnitScale) -> None:
+    width = layout.width
+    cax = fig.add_axes(((width + 0.25) / (width + 1.3), 0.2, 0.18 / (width + 1.3), 0.55))
+    fig.colorbar(ScalarMappable(norm=scale.norm, cmap=scale.cmap), cax=cax, label=scale.label)
+
+
+def _edge_legend(ax: Axes, show: str, with_bias: bool) -> None:
     edge_what = "Δw" if show == "delta" else "w"
     ax.text(
         0.5,
@@ -350,8 +353,6 @@ def network(
         fontsize=7,
         color="#444444",
     )
-    _save(fig, path, dpi)
-    return fig
 
 
 def summary_html(net: FeedForward) -> str:

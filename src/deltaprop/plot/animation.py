@@ -18,12 +18,15 @@ from typing import Any
 
 import numpy as np
 from matplotlib import colormaps
+from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.colors import Normalize, to_rgb
 from matplotlib.figure import Figure
+from matplotlib.image import AxesImage
+from matplotlib.lines import Line2D
 
 from deltaprop.core.network import FeedForward
-from deltaprop.train.loop import Callback, History
+from deltaprop.train.callbacks import Callback, History
 
 Array = np.ndarray
 
@@ -38,6 +41,40 @@ class Frame:
     epoch: int
     grid: Array  # (resolution, resolution): P(class 1), the class, or the regression output
     confidence: Array | None = None  # several classes: the winning probability
+
+
+@dataclass
+class _Film:
+    """The figure of the animation and its artists; a frame changes only the dynamic ones."""
+
+    fig: Figure
+    canvas: FigureCanvasAgg
+    ax: Axes  # the data and the network's outputs over the grid
+    curve: Axes  # the loss
+    image: AxesImage | None = None
+    points: Any = None
+    legend: Any = None
+    colors: Array | None = None  # per class
+    train_line: Line2D | None = None
+    val_line: Line2D | None = None
+    marker: Line2D | None = None
+    title: Any = None
+    contour: Any = None
+    background: Any = None  # the static part of the picture, for blitting
+
+    def dynamic(self) -> list[Any]:
+        """The artists a frame changes, in drawing order (the points stay above the image)."""
+        artists = (
+            self.image,
+            self.contour,
+            self.points,
+            self.legend,
+            self.train_line,
+            self.val_line,
+            self.marker,
+            self.title,
+        )
+        return [artist for artist in artists if artist is not None]
 
 
 def _positive_int(value: object, name: str, minimum: int = 1) -> int:
@@ -174,59 +211,76 @@ class TrainingAnimation(Callback):
         cmap = colormaps["tab10" if n_classes <= 10 else "tab20"]
         return np.array([to_rgb(cmap(k)) for k in range(n_classes)])
 
-    def _setup(self) -> dict[str, Any]:
+    def _setup(self) -> _Film:
         fig = Figure(figsize=(9.0, 4.2), dpi=80)
-        canvas = FigureCanvasAgg(fig)
-        ax, curve = fig.add_subplot(1, 2, 1), fig.add_subplot(1, 2, 2)
+        film = _Film(fig, FigureCanvasAgg(fig), fig.add_subplot(1, 2, 1), fig.add_subplot(1, 2, 2))
         extent = (self.low[0], self.high[0], self.low[1], self.high[1])
-        first = self.frames[0]
-        parts: dict[str, Any] = {"fig": fig, "canvas": canvas, "ax": ax, "curve": curve}
         if self.task == "classification":
-            n_classes = int(max(self.y.max() + 1, 2, first.grid.max() + 1))
-            colors = self._colors(n_classes)
-            parts["colors"] = colors
-            image = ax.imshow(
-                self._rgb(first, colors),
-                origin="lower",
-                extent=extent,
-                aspect="auto",
-                interpolation="bilinear",
-            )
-            points = ax.scatter(
-                self.X[:, 0], self.X[:, 1], c=colors[self.y], s=12, edgecolors="k", linewidths=0.3
-            )
-            if self.class_names:
-                for k, name in enumerate(self.class_names[:n_classes]):
-                    ax.scatter(
-                        [], [], color=colors[k], label=name, s=12, edgecolors="k", linewidths=0.3
-                    )
-                parts["legend"] = ax.legend(loc="upper right", fontsize=7)
+            self._setup_classes(film, extent)
         else:
-            low, high = float(self.y.min()), float(self.y.max())
-            norm = Normalize(low, high if high > low else low + 1.0)
-            image = ax.imshow(
-                first.grid,
-                origin="lower",
-                extent=extent,
-                aspect="auto",
-                cmap="viridis",
-                norm=norm,
-                interpolation="bilinear",
-            )
-            points = ax.scatter(
-                self.X[:, 0],
-                self.X[:, 1],
-                c=self.y,
-                cmap="viridis",
-                norm=norm,
-                s=12,
-                edgecolors="k",
-                linewidths=0.3,
-            )
-            fig.colorbar(image, ax=ax, label="network output")
-        parts["image"], parts["points"] = image, points
-        ax.set(xlim=extent[:2], ylim=extent[2:], xlabel="x1", ylabel="x2")
+            self._setup_surface(film, extent)
+        film.ax.set(xlim=extent[:2], ylim=extent[2:], xlabel="x1", ylabel="x2")
+        self._setup_loss_curve(film)
+        fig.tight_layout(rect=(0, 0, 1, 0.93))
+        film.title = fig.suptitle("")
+        # Blitting: the axes, ticks and labels are drawn once; each frame redraws only what
+        # changes (drawing every frame in full takes several times longer).
+        for artist in film.dynamic():
+            artist.set_animated(True)
+        film.canvas.draw()
+        film.background = film.canvas.copy_from_bbox(fig.bbox)
+        return film
 
+    def _setup_classes(self, film: _Film, extent: tuple[float, ...]) -> None:
+        """The first frame's class regions, the data coloured by class, and the legend."""
+        first, ax = self.frames[0], film.ax
+        n_classes = int(max(self.y.max() + 1, 2, first.grid.max() + 1))
+        colors = film.colors = self._colors(n_classes)
+        film.image = ax.imshow(
+            self._rgb(first, colors),
+            origin="lower",
+            extent=extent,
+            aspect="auto",
+            interpolation="bilinear",
+        )
+        film.points = ax.scatter(
+            self.X[:, 0], self.X[:, 1], c=colors[self.y], s=12, edgecolors="k", linewidths=0.3
+        )
+        if self.class_names:
+            for k, name in enumerate(self.class_names[:n_classes]):
+                ax.scatter(
+                    [], [], color=colors[k], label=name, s=12, edgecolors="k", linewidths=0.3
+                )
+            film.legend = ax.legend(loc="upper right", fontsize=7)
+
+    def _setup_surface(self, film: _Film, extent: tuple[float, ...]) -> None:
+        """The first frame's regression surface and the data, on one colour scale."""
+        low, high = float(self.y.min()), float(self.y.max())
+        norm = Normalize(low, high if high > low else low + 1.0)
+        film.image = film.ax.imshow(
+            self.frames[0].grid,
+            origin="lower",
+            extent=extent,
+            aspect="auto",
+            cmap="viridis",
+            norm=norm,
+            interpolation="bilinear",
+        )
+        film.points = film.ax.scatter(
+            self.X[:, 0],
+            self.X[:, 1],
+            c=self.y,
+            cmap="viridis",
+            norm=norm,
+            s=12,
+            edgecolors="k",
+            linewidths=0.3,
+        )
+        film.fig.colorbar(film.image, ax=film.ax, label="network output")
+
+    def _setup_loss_curve(self, film: _Film) -> None:
+        """The loss axes, scaled to every recorded loss, with empty lines for the frames."""
+        curve = film.curve
         epochs = [log["epoch"] for log in self.logs] or [0]
         losses = [log["loss"] for log in self.logs if "loss" in log]
         vals = [log["val_loss"] for log in self.logs if "val_loss" in log]
@@ -241,37 +295,12 @@ class TrainingAnimation(Callback):
             else:
                 pad = 0.05 * (hi - lo) + 1e-12
                 curve.set_ylim(min(0.0, lo - pad) if lo - pad < 0 else lo - pad, hi + pad)
-        parts["train_line"] = curve.plot([], [], label="train", color="C0")[0]
-        parts["val_line"] = curve.plot([], [], label="validation", color="C1")[0] if vals else None
-        parts["marker"] = curve.plot([], [], "o", color="C0", markersize=4)[0]
+        film.train_line = curve.plot([], [], label="train", color="C0")[0]
+        film.val_line = curve.plot([], [], label="validation", color="C1")[0] if vals else None
+        film.marker = curve.plot([], [], "o", color="C0", markersize=4)[0]
         curve.grid(alpha=0.3)
         if vals:
             curve.legend(loc="upper right", fontsize=8)
-        fig.tight_layout(rect=(0, 0, 1, 0.93))
-        parts["title"] = fig.suptitle("")
-        parts["contour"] = None
-        # Blitting: the axes, ticks and labels are drawn once; each frame redraws only what
-        # changes (drawing every frame in full takes several times longer).
-        for artist in self._dynamic(parts):
-            artist.set_animated(True)
-        canvas.draw()
-        parts["background"] = canvas.copy_from_bbox(fig.bbox)
-        return parts
-
-    @staticmethod
-    def _dynamic(parts: dict[str, Any]) -> list[Any]:
-        """The artists a frame changes, in drawing order (the points stay above the image)."""
-        names = (
-            "image",
-            "contour",
-            "points",
-            "legend",
-            "train_line",
-            "val_line",
-            "marker",
-            "title",
-        )
-        return [parts[n] for n in names if parts.get(n) is not None]
 
     def _rgb(self, frame: Frame, colors: Array) -> Array:
         """Class colours over the grid, paler where the network is less sure."""
@@ -287,28 +316,27 @@ class TrainingAnimation(Callback):
         alpha = 0.25 + 0.45 * np.clip(strength, 0, 1)
         return 1 - alpha * (1 - rgb)
 
-    def _draw(self, parts: dict[str, Any], frame: Frame) -> None:
-        ax = parts["ax"]
+    def _draw(self, film: _Film, frame: Frame) -> None:
         if self.task == "classification":
-            parts["image"].set_data(self._rgb(frame, parts["colors"]))
+            film.image.set_data(self._rgb(frame, film.colors))
         else:
-            parts["image"].set_data(frame.grid)
-        if parts["contour"] is not None:
-            parts["contour"].remove()
-            parts["contour"] = None
+            film.image.set_data(frame.grid)
+        if film.contour is not None:
+            film.contour.remove()
+            film.contour = None
         if self.task == "classification" and frame.confidence is None:
             gx = np.linspace(self.low[0], self.high[0], self.resolution)
             gy = np.linspace(self.low[1], self.high[1], self.resolution)
             if frame.grid.min() < 0.5 < frame.grid.max():
-                parts["contour"] = ax.contour(
+                film.contour = film.ax.contour(
                     gx, gy, frame.grid, levels=[0.5], colors="k", linewidths=1.2
                 )
         seen = [log for log in self.logs if log["epoch"] <= frame.epoch]
         xs = [log["epoch"] for log in seen]
-        parts["train_line"].set_data(xs, [log.get("loss", math.nan) for log in seen])
-        if parts["val_line"] is not None:
-            parts["val_line"].set_data(xs, [log.get("val_loss", math.nan) for log in seen])
-        parts["marker"].set_data(xs[-1:], [log.get("loss", math.nan) for log in seen[-1:]])
+        film.train_line.set_data(xs, [log.get("loss", math.nan) for log in seen])
+        if film.val_line is not None:
+            film.val_line.set_data(xs, [log.get("val_loss", math.nan) for log in seen])
+        film.marker.set_data(xs[-1:], [log.get("loss", math.nan) for log in seen[-1:]])
         title = f"epoch {frame.epoch}"
         if seen:
             title += f"   loss {seen[-1].get('loss', math.nan):.4g}"
@@ -316,21 +344,20 @@ class TrainingAnimation(Callback):
                 title += f"   accuracy {seen[-1]['accuracy']:.1%}"
         else:
             title += " (before training)"
-        parts["title"].set_text(title)
-        canvas = parts["canvas"]
-        canvas.restore_region(parts["background"])
-        for artist in self._dynamic(parts):
-            parts["fig"].draw_artist(artist)
+        film.title.set_text(title)
+        film.canvas.restore_region(film.background)
+        for artist in film.dynamic():
+            film.fig.draw_artist(artist)
 
     def figure(self, frame: int = -1) -> Figure:
         """One frame as a still Figure (default: the last)."""
         if not self.frames:
             raise ValueError("no frames recorded: pass the animation to fit(callbacks=[...])")
-        parts = self._setup()
-        self._draw(parts, self.frames[frame])
-        for artist in self._dynamic(parts):
+        film = self._setup()
+        self._draw(film, self.frames[frame])
+        for artist in film.dynamic():
             artist.set_animated(False)  # a still is drawn in full, by savefig
-        return parts["fig"]
+        return film.fig
 
     def save(self, path: str | os.PathLike, fps: float = 10) -> int:
         """Write the recorded frames as an animated GIF; returns the number of frames."""
@@ -342,11 +369,11 @@ class TrainingAnimation(Callback):
             raise ValueError(f"fps must be a number in (0, 100]. Received: fps={fps!r}")
         if not self.frames:
             raise ValueError("no frames recorded: pass the animation to fit(callbacks=[...])")
-        parts = self._setup()
+        film = self._setup()
         images = []
         for frame in self.frames:
-            self._draw(parts, frame)
-            rgba = np.asarray(parts["canvas"].buffer_rgba())
+            self._draw(film, frame)
+            rgba = np.asarray(film.canvas.buffer_rgba())
             # One adaptive palette per frame: the pale blends of the regions need their own
             # colours; without dithering the frames stay small and the boundary crisp.
             images.append(

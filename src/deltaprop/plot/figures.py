@@ -13,7 +13,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from deltaprop.core.network import FeedForward
-from deltaprop.train.loop import History
+from deltaprop.train.callbacks import History
 
 
 def _save(fig: Figure, path: str | os.PathLike | None) -> Figure:

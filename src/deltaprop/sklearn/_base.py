@@ -19,10 +19,11 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, Options, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from deltaprop.errors import TrainingDivergedError
 from deltaprop.model import Network
-from deltaprop.sklearn._engine import SOLVERS, make_optimizer
-from deltaprop.sklearn._monitor import EpochMonitor
-from deltaprop.train.loop import TrainingDivergedError
+from deltaprop.sklearn._engine import SOLVERS, PenalizedOptimizer, make_optimizer
+from deltaprop.sklearn._monitor import EpochMonitor, HoldOut
+from deltaprop.train.engines.choose import engine_for_size
 
 # scikit-learn's activation names -> deltaprop's.
 HIDDEN_ACTIVATIONS = {"identity": "identity", "logistic": "sigmoid", "tanh": "tanh", "relu": "relu"}
@@ -196,6 +197,61 @@ class BaseMLP(BaseEstimator, ABC):
             )
 
     def _fit(self, X: object, y: object, incremental: bool) -> BaseMLP:
+        X, T, hold_out = self._prepare_fit(X, y, incremental)
+        n_train = X.shape[0]
+        batch_size = self._batch_size(n_train)
+        epochs = 1 if incremental else self.max_iter
+        self.n_iter_ = 0
+        optimizer = self._optimizer.begin(n_train, batch_size)
+        monitor = EpochMonitor(
+            self,
+            self._optimizer,
+            n_train=n_train,
+            loss_divisor=self._loss_divisor(),
+            hold_out=hold_out,
+            no_improvement_count=self._no_improvement_count,
+            best_params=self._best_params,
+            incremental=incremental,
+        )
+        try:
+            self.network_.fit(
+                X,
+                T,
+                optimizer=optimizer,
+                epochs=epochs,
+                batch_size=batch_size,
+                shuffle=self.shuffle,
+                callbacks=[monitor],
+                accuracy=False,
+                engine=_engine_for(self.network_, n_train, epochs, batch_size),
+            )
+        except TrainingDivergedError as exc:
+            raise ValueError(
+                "Solver produced non-finite parameter weights. The input data may contain "
+                f"large values and need to be preprocessed. ({exc})"
+            ) from exc
+        except KeyboardInterrupt:
+            warnings.warn("Training interrupted by user.", stacklevel=4)
+        finally:
+            self._no_improvement_count = monitor.no_improvement_count
+        if monitor.reached_max_iter:
+            # stacklevel 4: _fit, fit, scikit-learn's _fit_context wrapper, the caller.
+            warnings.warn(
+                f"Stochastic Optimizer: Maximum iterations ({self.max_iter}) reached and the "
+                "optimization hasn't converged yet.",
+                ConvergenceWarning,
+                stacklevel=4,
+            )
+        if self.early_stopping:
+            for param, best in zip(self.network_.parameters(), self._best_params):
+                np.copyto(param, best)
+        return self
+
+    def _prepare_fit(
+        self, X: object, y: object, incremental: bool
+    ) -> tuple[np.ndarray, np.ndarray, HoldOut | None]:
+        """(X, T, hold-out) checked, in the network's dtype; the network made (or checked, to
+        continue it) and the optimizer made (unless partial_fit continues with it)."""
         hidden = self._hidden_sizes()
         first_pass = not hasattr(self, "network_") or (not self.warm_start and not incremental)
         X, y = self._validate_input(X, y, incremental, reset=first_pass)
@@ -215,62 +271,28 @@ class BaseMLP(BaseEstimator, ABC):
         X = np.asarray(X, dtype=dtype)
         T = np.asarray(T, dtype=dtype)
 
-        X_val = y_val = None
+        hold_out = None
         if self.early_stopping:
             X, T, X_val, y_val = self._split(X, T, y, rs)
+            hold_out = HoldOut(X_val, y_val, self._validation_score)
         if first_pass:
             self._initialize(X.shape[1], hidden, T.shape[1], dtype, seed)
         self._prepare_monitoring()
         if not incremental or not hasattr(self, "_optimizer"):
-            self._optimizer = make_optimizer(
-                self.solver,
-                learning_rate_init=self.learning_rate_init,
-                alpha=self.alpha,
-                momentum=self.momentum,
-                nesterovs_momentum=self.nesterovs_momentum,
-                beta_1=self.beta_1,
-                beta_2=self.beta_2,
-                epsilon=self.epsilon,
-            )
+            self._optimizer = self._make_optimizer()
+        return X, T, hold_out
 
-        n_train = X.shape[0]
-        batch_size = self._batch_size(n_train)
-        self.n_iter_ = 0
-        optimizer = self._optimizer.begin(n_train, batch_size)
-        monitor = EpochMonitor(self, n_train, X_val, y_val, incremental)
-        try:
-            self.network_.fit(
-                X,
-                T,
-                optimizer=optimizer,
-                epochs=1 if incremental else self.max_iter,
-                batch_size=batch_size,
-                shuffle=self.shuffle,
-                callbacks=[monitor],
-                accuracy=False,
-                engine=_engine_for(
-                    self.network_, n_train, 1 if incremental else self.max_iter, batch_size
-                ),
-            )
-        except TrainingDivergedError as exc:
-            raise ValueError(
-                "Solver produced non-finite parameter weights. The input data may contain "
-                f"large values and need to be preprocessed. ({exc})"
-            ) from exc
-        except KeyboardInterrupt:
-            warnings.warn("Training interrupted by user.", stacklevel=4)
-        if monitor.reached_max_iter:
-            # stacklevel 4: _fit, fit, scikit-learn's _fit_context wrapper, the caller.
-            warnings.warn(
-                f"Stochastic Optimizer: Maximum iterations ({self.max_iter}) reached and the "
-                "optimization hasn't converged yet.",
-                ConvergenceWarning,
-                stacklevel=4,
-            )
-        if self.early_stopping:
-            for param, best in zip(self.network_.parameters(), self._best_params):
-                np.copyto(param, best)
-        return self
+    def _make_optimizer(self) -> PenalizedOptimizer:
+        return make_optimizer(
+            self.solver,
+            learning_rate_init=self.learning_rate_init,
+            alpha=self.alpha,
+            momentum=self.momentum,
+            nesterovs_momentum=self.nesterovs_momentum,
+            beta_1=self.beta_1,
+            beta_2=self.beta_2,
+            epsilon=self.epsilon,
+        )
 
     def _initialize(
         self, n_features: int, hidden: list[int], n_outputs: int, dtype: np.dtype, seed: int
@@ -372,9 +394,6 @@ class BaseMLP(BaseEstimator, ABC):
         return bool(np.isfinite(outputs).all())
 
 
-def _engine_for(net, n_examples: int, epochs: int, batch_size: int) -> str:
-    """The engine for a fit: the fused kernels unless loading them would cost more than they
-    save (see :func:`deltaprop.train.engines.choose.engine_for_size`)."""
-    from deltaprop.train.engines.choose import engine_for_size
-
+def _engine_for(net: Network, n_examples: int, epochs: int, batch_size: int) -> str:
+    """The engine for a fit, by :func:`~deltaprop.train.engines.choose.engine_for_size`."""
     return engine_for_size(net, n_examples, epochs, batch_size)

@@ -8,12 +8,14 @@ does the same, in the same order, from inside ``Network.fit``.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 
 from deltaprop.core.network import FeedForward
-from deltaprop.train.loop import Callback
+from deltaprop.sklearn._engine import PenalizedOptimizer
+from deltaprop.train.callbacks import Callback
 
 if TYPE_CHECKING:
     from deltaprop.sklearn._base import BaseMLP
@@ -22,55 +24,82 @@ if TYPE_CHECKING:
 _MIN_ADAPTIVE_LR = 1e-6
 
 
-class EpochMonitor(Callback):
-    """Bookkeeping for one ``fit`` or ``partial_fit`` call of estimator ``est``.
+class HoldOut(NamedTuple):
+    """The early-stopping hold-out, and how the estimator scores the network on it."""
 
-    ``n_train`` is the number of training examples (after any validation split); ``X_val``
-    and ``y_val`` the early-stopping hold-out, or None.
+    X: np.ndarray
+    y: np.ndarray
+    score: Callable[[np.ndarray, np.ndarray], float]  # accuracy or R² of the network now
+
+
+class EpochMonitor(Callback):
+    """scikit-learn's end-of-epoch rules for one ``fit`` or ``partial_fit`` call of ``est``.
+
+    It updates the estimator's public fitted attributes as scikit-learn's solver does
+    (``n_iter_``, ``t_``, ``loss_``, ``loss_curve_``, ``best_loss_``, ``validation_scores_``,
+    ``best_validation_score_``) and reads its parameters (``solver``, ``learning_rate``,
+    ``tol``, ...). What else it needs it is handed:
+
+    optimizer: the optimizer ``fit`` steps with; its penalty and learning rate.
+    n_train: training examples (after any validation split).
+    loss_divisor: what deltaprop's loss is divided by to give scikit-learn's.
+    hold_out: the early-stopping hold-out, or None without early stopping.
+    no_improvement_count: epochs without improvement, carried over from earlier calls; the
+        monitor keeps counting in its own ``no_improvement_count``, for the estimator to
+        carry on (scikit-learn's ``_no_improvement_count``).
+    best_params: arrays of the network's parameters' shapes; under early stopping the best
+        parameters seen are copied into them.
     """
 
     def __init__(
         self,
         est: BaseMLP,
+        optimizer: PenalizedOptimizer,
+        *,
         n_train: int,
-        X_val: np.ndarray | None,
-        y_val: np.ndarray | None,
+        loss_divisor: int,
+        hold_out: HoldOut | None,
+        no_improvement_count: int,
+        best_params: list[np.ndarray],
         incremental: bool,
     ) -> None:
         self.est = est
+        self.optimizer = optimizer
         self.n_train = n_train
-        self.X_val = X_val
-        self.y_val = y_val
+        self.loss_divisor = loss_divisor
+        self.hold_out = hold_out
+        self.no_improvement_count = no_improvement_count
+        self.best_params = best_params
         self.incremental = incremental
         self.reached_max_iter = False
 
     def on_epoch_end(self, net: FeedForward, epoch: int, logs: dict) -> bool:
-        est, opt = self.est, self.est._optimizer
+        est, opt = self.est, self.optimizer
         penalty = opt.end_epoch(epoch)
         est.n_iter_ += 1
         # deltaprop's loss is the epoch mean of batch losses taken before each update, as
         # scikit-learn's; scikit-learn's squared error also averages over the outputs.
-        est.loss_ = logs["loss"] / est._loss_divisor() + penalty / self.n_train
+        est.loss_ = logs["loss"] / self.loss_divisor + penalty / self.n_train
         est.t_ += self.n_train
         est.loss_curve_.append(est.loss_)
         if est.verbose:
             print(f"Iteration {est.n_iter_}, loss = {est.loss_:.8f}")
 
-        self._count_no_improvement(net)
+        self._update_no_improvement_count(net)
 
         sgd = est.solver == "sgd"
         if sgd and est.learning_rate == "invscaling":
             opt.lr = float(est.learning_rate_init) / (est.t_ + 1) ** est.power_t
 
-        if est._no_improvement_count > est.n_iter_no_change:
-            what = "Validation score" if est.early_stopping else "Training loss"
+        if self.no_improvement_count > est.n_iter_no_change:
+            what = "Validation score" if self.hold_out is not None else "Training loss"
             msg = (
                 f"{what} did not improve more than tol={est.tol:f} for "
                 f"{est.n_iter_no_change} consecutive epochs."
             )
             if sgd and est.learning_rate == "adaptive" and opt.lr > _MIN_ADAPTIVE_LR:
                 opt.lr = opt.lr / 5.0
-                est._no_improvement_count = 0
+                self.no_improvement_count = 0
                 if est.verbose:
                     print(f"{msg} Setting learning rate to {opt.lr:f}")
             else:
@@ -85,27 +114,26 @@ class EpochMonitor(Callback):
         self.reached_max_iter = est.n_iter_ == est.max_iter
         return False
 
-    def _count_no_improvement(self, net: FeedForward) -> None:
+    def _update_no_improvement_count(self, net: FeedForward) -> None:
         est = self.est
-        if not est.early_stopping:
+        if self.hold_out is None:
             if est.loss_curve_[-1] > est.best_loss_ - est.tol:
-                est._no_improvement_count += 1
+                self.no_improvement_count += 1
             else:
-                est._no_improvement_count = 0
+                self.no_improvement_count = 0
             if est.loss_curve_[-1] < est.best_loss_:
                 est.best_loss_ = est.loss_curve_[-1]
             return
-        assert self.X_val is not None and self.y_val is not None
-        score = est._validation_score(self.X_val, self.y_val)
+        score = self.hold_out.score(self.hold_out.X, self.hold_out.y)
         est.validation_scores_.append(score)
         if est.verbose:
             print(f"Validation score: {score:f}")
         # A NaN score compares False both ways, which resets the count, as in scikit-learn.
         if score < est.best_validation_score_ + est.tol:
-            est._no_improvement_count += 1
+            self.no_improvement_count += 1
         else:
-            est._no_improvement_count = 0
+            self.no_improvement_count = 0
         if score > est.best_validation_score_:
             est.best_validation_score_ = score
-            for best, param in zip(est._best_params, net.parameters()):
+            for best, param in zip(self.best_params, net.parameters()):
                 np.copyto(best, param)

@@ -47,7 +47,6 @@ the example); ``applied`` (bool: whether the caller's network was updated); ``hi
 
 from __future__ import annotations
 
-from deltaprop.explain.document import Options
 from deltaprop.explain.example import (
     CLASSIC,
     Example,
@@ -55,8 +54,10 @@ from deltaprop.explain.example import (
     example_from_dict,
     load_example,
 )
+from deltaprop.explain.page import Options
+from deltaprop.explain.record import SCHEMA_VERSION, LayerTrace, Trace
 from deltaprop.explain.render import FORMATS, render
-from deltaprop.explain.trace import SCHEMA_VERSION, LayerTrace, Trace, explain
+from deltaprop.explain.trace import explain
 
 __all__ = [
     "CLASSIC",

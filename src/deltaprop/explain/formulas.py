@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from deltaprop.core.activations import ELU_ALPHA, get_activation
 from deltaprop.core.notation import Style
 
 Array = np.ndarray
@@ -52,13 +53,13 @@ def derivative_factor(
         return f"(1{s.minus}{s.exp(s.neg + sym)})", f"(1{s.minus}{s.exp(s.neg + s.p(z))})"
     if activation == "identity":
         return "", ""
-    if activation == "elu":
-        if z > 0:
-            return f"{s.fn(activation)}'({a_sym})", "1"
-        return f"({sym} + 1)", f"({n} + 1)"
-    if activation in ("relu", "leaky_relu"):
-        value = 1.0 if z > 0 else (0.0 if activation == "relu" else 0.01)
+    if activation in ("relu", "leaky_relu") or (activation == "elu" and z > 0):
+        # A branch's constant, from the library's own derivative (where the slopes are defined).
+        value = get_activation(activation).derivative(np.asarray([z], dtype=np.float64))[0]
         return f"{s.fn(activation)}'({a_sym})", s.num(value)
+    if activation == "elu":
+        alpha = s.num(ELU_ALPHA)
+        return f"({sym} + {alpha})", f"({n} + {alpha})"
     return f"h'({a_sym})", ""
 
 

@@ -8,11 +8,16 @@ from __future__ import annotations
 import re
 import textwrap
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from deltaprop.explain.document import Builder, Options, Section, Table
-from deltaprop.explain.formulas import Eq, Style
-from deltaprop.explain.trace import Trace
+from deltaprop.core.notation import Style
+from deltaprop.explain.document import Builder
+from deltaprop.explain.formulas import Eq
+from deltaprop.explain.page import Options, Section, Table
+
+if TYPE_CHECKING:
+    # Only a type here: the trace's render() calls this module.
+    from deltaprop.explain.record import Trace
 
 FORMATS = ("text", "markdown", "latex", "json")
 

@@ -15,6 +15,7 @@ import pytest
 
 import deltaprop as dp
 from deltaprop.cli import main
+from deltaprop.core.losses import Loss
 from deltaprop.explain import SCHEMA_VERSION, Trace, classic_example, explain
 from deltaprop.explain.rules import optimizer_rule
 
@@ -681,6 +682,77 @@ def test_readme_shows_real_explain_output():
     assert match.group(1) == classic_trace().render("text")
 
 
+# ------------------------------------------------------------------ one home per rule
+def test_every_optimizer_of_the_library_has_its_rule_found_by_class():
+    from deltaprop.explain.rules import (
+        AdagradRule,
+        AdamRule,
+        RMSpropRule,
+        SeedRule,
+        SGDRule,
+        StepOnlyRule,
+        rule_for,
+    )
+
+    expected = {
+        "SGD": SeedRule,
+        "RMSprop": RMSpropRule,
+        "Adam": AdamRule,
+        "AdamW": AdamRule,
+        "Adagrad": AdagradRule,
+    }
+    for cls in (dp.SGD, dp.RMSprop, dp.Adam, dp.AdamW, dp.Adagrad):
+        rule = rule_for({**cls().config(), "step": 1})
+        assert type(rule) is expected[cls.name], cls.name
+        assert rule.decoupled == cls.decoupled and rule.name == cls.name
+    assert type(rule_for(dp.SGD(momentum=0.9).config())) is SGDRule
+    assert type(rule_for(dp.SGD(weight_decay=0.1).config())) is SGDRule
+    assert type(rule_for(_Renamed().config())) is StepOnlyRule
+    with pytest.raises(KeyError, match="Halving"):
+        optimizer_rule(_Renamed().config(), 1, np.zeros(2), np.ones(2), {})
+
+
+def test_one_rule_per_output_delta_decided_from_the_loss_and_activation():
+    from deltaprop.core.activations import ACTIVATIONS
+    from deltaprop.core.losses import LOSSES
+    from deltaprop.explain.deltas import RULES, formula_of, output_rule
+
+    # The schema's names and formulas (the JSON's delta_rule and delta_formula).
+    assert {name: formula_of(name) for name in RULES} == {
+        "sigmoid_mse": "δ_k = o_k (1 − o_k)(t_k − o_k)",
+        "mse": "δ_k = −∂E/∂o_k · h'(a_k) = (t_k − o_k) h'(a_k)",
+        "softmax_mse": "δ_k = o_k ((t_k − o_k) − Σ_m o_m (t_m − o_m))",
+        "softmax_cross_entropy": "δ_k = t_k − o_k",
+        "sigmoid_binary_cross_entropy": "δ_k = t_k − o_k",
+        "general": "δ_k = −∂E/∂o_k · h'(a_k)",
+        "hidden": "δ_j = h'(a_j) Σ_k δ_k w_kj",
+    }
+    assert formula_of("no such rule") == ""
+    chosen = {}
+    for loss in LOSSES.values():
+        for act in ACTIVATIONS.values():
+            if loss.requires_activation in (None, act.name):
+                chosen[loss.name, act.name] = output_rule(loss, act).name
+    assert chosen["mse", "sigmoid"] == "sigmoid_mse"
+    assert chosen["mse", "softmax"] == "softmax_mse"
+    assert chosen["cross_entropy", "softmax"] == "softmax_cross_entropy"
+    assert chosen["binary_cross_entropy", "sigmoid"] == "sigmoid_binary_cross_entropy"
+    assert {chosen["mse", a] for a in ACTIVATIONS if a not in ("sigmoid", "softmax")} == {"mse"}
+    assert output_rule(_Quartic(), ACTIVATIONS["tanh"]).name == "general"
+
+
+def test_piecewise_derivatives_are_written_with_the_librarys_values():
+    from deltaprop.core.notation import Style
+    from deltaprop.explain.formulas import derivative_factor
+
+    s = Style("text")
+    assert derivative_factor(s, "leaky_relu", "h1", -0.5, "a_h1") == ("leaky_relu'(a_h1)", "0.01")
+    assert derivative_factor(s, "leaky_relu", "h1", 0.5, "a_h1") == ("leaky_relu'(a_h1)", "1")
+    assert derivative_factor(s, "relu", "h1", 0.0, "a_h1") == ("relu'(a_h1)", "0")
+    assert derivative_factor(s, "elu", "h1", 0.5, "a_h1") == ("elu'(a_h1)", "1")
+    assert derivative_factor(s, "elu", "h1", -0.5, "a_h1") == ("(h1 + 1)", "(−0.5 + 1)")
+
+
 # ------------------------------------------------------------------ golden renderings
 # Every rendering of a set of traces, saved from the code before explain was restructured, so
 # that a refactoring which changes one byte of any output fails here. Regenerate (only for a
@@ -730,7 +802,38 @@ def _large():
     return explain(net, x, 3, _warm(net, x, 3, dp.Adam(lr=0.01), 1))
 
 
+class _Quartic(Loss):
+    """A loss explain has no written delta rule for: E = ¼ Σ_k (t_k − o_k)⁴."""
+
+    def __init__(self) -> None:
+        super().__init__("quartic", "E = ¼ Σ_k (t_k - o_k)⁴")
+
+    def per_example(self, o, t, a=None):
+        return 0.25 * np.sum((t - o) ** 4, axis=1)
+
+    def output_delta(self, o, t, activation):
+        return activation.derivative(o) * (t - o) ** 3
+
+
+def _state_lacking_a_buffer():
+    """A trace read from JSON whose state lacks a buffer: that layer's rule cannot be
+    recomputed, so its weights show as the step's results."""
+    data = json.loads(_adam_3layer().to_json())
+    del data["layers"][1]["optimizer_state"]["b"]["exp_avg"]
+    return Trace.from_dict(data)
+
+
 GOLDEN_CASES = {
+    "custom_loss": (
+        lambda: _small_case(lambda: dp.SGD(lr=0.1), "tanh", "tanh", _Quartic(), warm=0),
+        {},
+    ),
+    "state_lacking_a_buffer": (_state_lacking_a_buffer, {}),
+    "units_as_text": (lambda: classic_trace(), {"units": "h1,o2"}),
+    "renamed_optimizer_decay": (
+        lambda: _small_case(lambda: _Renamed(lr=0.1, weight_decay=0.01)),
+        {},
+    ),
     "classic": (lambda: classic_trace(), {}),
     "classic_steps": (lambda: classic_trace(steps=30), {}),
     "classic_digits": (lambda: classic_trace(), {"digits": 7, "width": 60, "color": True}),

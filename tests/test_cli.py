@@ -253,3 +253,22 @@ def test_help_shows_examples_for_every_command(tmp_path):
     for command in ("train", "evaluate", "predict", "info", "gradcheck", "explain"):
         assert command in top
         assert "examples:" in deltaprop(command, "--help", cwd=tmp_path).stdout
+
+
+@pytest.mark.parametrize("args", [["--help"], ["train", "--help"], ["explain", "--help"]])
+def test_help_loads_none_of_the_heavy_dependencies(tmp_path, args):
+    # Which modules a command pulls in is a deterministic proxy for how fast it starts: the
+    # figures (matplotlib), the kernels (numba) and scikit-learn load only when they are used.
+    code = (
+        "import contextlib, io, json, sys\n"
+        "from deltaprop.cli import main\n"
+        "with contextlib.redirect_stdout(io.StringIO()), contextlib.suppress(SystemExit):\n"
+        f"    main({args!r})\n"
+        "print(json.dumps(sorted(sys.modules)))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, check=True
+    )
+    top = {name.split(".")[0] for name in json.loads(result.stdout)}
+    assert "deltaprop" in top and "argparse" in top
+    assert not top & {"matplotlib", "numba", "llvmlite", "sklearn", "scipy", "tqdm"}, top

@@ -427,6 +427,27 @@ def test_partial_fit_continues_the_optimizer_like_fit(small):
     assert parts.n_iter_ == 1 and parts.t_ == whole.t_ == 4 * 50
 
 
+def test_partial_fit_carries_the_no_improvement_count_across_calls(small):
+    # tol=10: every call but the first fails to improve. As in scikit-learn, the count runs on
+    # across partial_fit calls, and each 3rd failure (count > n_iter_no_change=2) cuts the
+    # adaptive rate by 5.
+    X, y = small["X"], small["multiclass"]
+    params = dict(
+        solver="sgd",
+        learning_rate="adaptive",
+        learning_rate_init=1e-3,
+        tol=10.0,
+        n_iter_no_change=2,
+        random_state=0,
+    )
+    ours, theirs = MLPClassifier(**params), sk_nn.MLPClassifier(**params)
+    for _ in range(7):
+        ours.partial_fit(X, y, classes=[0, 1, 2])
+        theirs.partial_fit(X, y, classes=[0, 1, 2])
+        assert ours._optimizer.lr == pytest.approx(theirs._optimizer.learning_rate, rel=1e-12)
+    assert ours._optimizer.lr == pytest.approx(1e-3 / 5**2)
+
+
 def test_partial_fit_needs_classes_first_and_rejects_new_ones(small):
     X, y = small["X"], small["multiclass"]
     with pytest.raises(ValueError, match="classes must be passed on the first call"):

@@ -123,6 +123,6 @@ class SeedRule(SGDRule):
 
 def sgd_rule(optimizer: SGD) -> SGDRule:
     """The seed's rule for SGD without momentum or weight decay, else the full SGD rule."""
-    if optimizer.momentum == 0 and optimizer.weight_decay == 0:
+    if optimizer.variant == "plain" and optimizer.weight_decay == 0:
         return SeedRule(optimizer)
     return SGDRule(optimizer)

@@ -12,7 +12,11 @@ import numpy as np
 import pytest
 
 import deltaprop as dp
+from deltaprop.core.losses import accuracy_rule
 from deltaprop.train.engines import choose as fastpath
+from deltaprop.train.engines import loading
+from deltaprop.train.engines.base import ArraySource, EpochResult, Step, Workload
+from deltaprop.train.engines.reference import ReferenceEngine
 
 
 def test_import_deltaprop_loads_none_of_the_heavy_modules():
@@ -31,7 +35,7 @@ def without_numba(monkeypatch):
     """Make ``import numba`` fail as it does where Numba is not installed."""
     monkeypatch.setitem(sys.modules, "numba", None)
     monkeypatch.delitem(sys.modules, "deltaprop.train.engines.kernels", raising=False)
-    monkeypatch.setattr(fastpath, "_kernels", None)
+    monkeypatch.setattr(loading, "_kernels", None)
 
 
 def xor():
@@ -90,7 +94,7 @@ def test_kernels_compile_uncached_when_no_cache_can_be_written(monkeypatch):
 
     monkeypatch.setattr(numba, "njit", njit_without_cache)
 
-    @kernels._jit()
+    @kernels.jit()
     def twice(x):
         return 2 * x
 
@@ -98,9 +102,7 @@ def test_kernels_compile_uncached_when_no_cache_can_be_written(monkeypatch):
 
 
 def test_small_fits_skip_loading_the_kernels(monkeypatch):
-    from deltaprop.train.engines import choose as fastpath
-
-    monkeypatch.setattr(fastpath, "_kernels", None)  # as in a fresh process
+    monkeypatch.setattr(loading, "_kernels", None)  # as in a fresh process
     net = dp.Network([64, 64, 10], output_activation="softmax", loss="cross_entropy", seed=0)
     # The CLI's digits default (1,294 examples, 30 epochs, batch 32): cheaper on NumPy alone.
     assert fastpath.engine_for_size(net, 1294, 30, 32) == "reference"
@@ -108,7 +110,7 @@ def test_small_fits_skip_loading_the_kernels(monkeypatch):
     assert fastpath.engine_for_size(net, 1294, 30, 1) == "auto"
     big = dp.Network([784, 256, 128, 10], output_activation="softmax", loss="cross_entropy")
     assert fastpath.engine_for_size(big, 60_000, 3, 128) == "auto"
-    monkeypatch.setattr(fastpath, "_kernels", object())  # already loaded: always use them
+    monkeypatch.setattr(loading, "_kernels", object())  # already loaded: always use them
     assert fastpath.engine_for_size(net, 10, 1, 32) == "auto"
 
 
@@ -122,3 +124,89 @@ def test_lazy_names_and_submodules_resolve_from_a_fresh_import():
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
+
+
+# ------------------------------------------------------------------ the engine interface
+def workload(batch_size: int, seed: int = 0) -> Workload:
+    rng = np.random.default_rng(seed)
+    X, y = rng.normal(size=(13, 3)), rng.integers(0, 3, size=13)
+    net = dp.Network([3, 5, 4, 3], ["tanh", "relu"], "softmax", "cross_entropy", seed=2)
+    T = net.check_targets(y, 13)
+    rule = accuracy_rule(net.loss_function.name, net.n_outputs)
+    return Workload(net, ArraySource(X, T), dp.SGD(lr=0.1, momentum=0.9), batch_size, rule)
+
+
+def test_step_observers_see_the_deltas_and_gradients_of_every_reference_step():
+    work = workload(batch_size=4)
+    twin = work.net.copy()  # follows the trained network, one step behind
+    seen: list[Step] = []
+
+    def observe(step: Step) -> None:
+        fp = twin.forward(step.batch.X)
+        deltas = twin.backward(fp, step.batch.T)
+        assert step.loss == twin.loss_of(fp, step.batch.T)
+        for mine, theirs in zip(step.deltas, deltas):
+            np.testing.assert_array_equal(mine, theirs)
+        for (dW, db), (tW, tb) in zip(step.gradients, twin.gradients_from(fp, deltas)):
+            np.testing.assert_array_equal(dW, tW)
+            np.testing.assert_array_equal(db, tb)
+        for p, q in zip(twin.parameters(), work.net.parameters()):
+            np.copyto(p, q)  # the observer runs after the update
+        seen.append(step)
+
+    engine = ReferenceEngine(work, step_observers=[observe])
+    order = np.random.default_rng(1).permutation(13)
+    result = engine.run_epoch(order)
+    assert [s.index for s in seen] == [0, 1, 2, 3]  # 13 rows in batches of 4
+    np.testing.assert_array_equal(seen[1].batch.X, work.source.X[order[4:8]])
+    assert result.failed_batch is None and isinstance(result, EpochResult)
+    # The rest of an epoch from its third batch on: observed as batches 2 and 3.
+    seen.clear()
+    engine.run_epoch(order, None, 2, result.loss_sum, result.correct)
+    assert [s.index for s in seen] == [2, 3]
+
+
+def test_the_chooser_sends_fits_with_step_observers_to_the_reference_engine():
+    net, sgd = dp.Network([2, 3, 1], seed=0), dp.SGD(lr=0.1)
+    observers = [lambda step: None]
+    assert fastpath.choose_engine(net, sgd, 1, [], "auto", step_observers=observers) == "reference"
+    for requested in ("online", "batch"):
+        with pytest.raises(ValueError, match=f"engine='{requested}'.*step observers"):
+            fastpath.choose_engine(net, sgd, 1, [], requested, step_observers=observers)
+    engine = fastpath.make_engine("reference", workload(2), step_observers=observers)
+    assert isinstance(engine, ReferenceEngine) and engine.step_observers == tuple(observers)
+
+
+def test_checkpoints_within_epochs_keep_a_fit_off_the_online_engine():
+    net, sgd = dp.Network([2, 3, 1], seed=0), dp.SGD(lr=0.1)
+    assert fastpath.choose_engine(net, sgd, 1, [], "auto") == "online"
+    assert fastpath.choose_engine(net, sgd, 1, [], "auto", batch_checkpoints=True) == "batch"
+    with pytest.raises(ValueError, match="checkpoints within an epoch"):
+        fastpath.choose_engine(net, sgd, 1, [], "online", batch_checkpoints=True)
+
+
+@pytest.mark.parametrize("name, batch_size", [("online", 1), ("batch", 4), ("reference", 4)])
+def test_every_engine_trains_a_workload_through_the_same_interface(name, batch_size):
+    pytest.importorskip("numba")
+    fast, ref = workload(batch_size), workload(batch_size)
+    engine, reference = fastpath.make_engine(name, fast), ReferenceEngine(ref)
+    assert engine.work is fast
+    for epoch in range(2):
+        order = np.random.default_rng(epoch).permutation(13)
+        got, want = engine.run_epoch(order), reference.run_epoch(order)
+        assert got.failed_batch is want.failed_batch is None
+        assert got.loss_sum == pytest.approx(want.loss_sum, rel=1e-12)
+        assert got.correct == want.correct
+    for p, q in zip(fast.net.parameters(), ref.net.parameters()):
+        np.testing.assert_allclose(p, q, rtol=1e-12, atol=1e-14)
+
+
+def test_a_fast_engine_hands_over_to_the_reference_engine_when_its_arrays_are_swapped():
+    pytest.importorskip("numba")
+    work = workload(4)
+    engine = fastpath.make_engine("batch", work)
+    assert fastpath.engine_for_epoch(engine) is engine
+    work.net.layers[1].W = np.asfortranarray(work.net.layers[1].W)
+    fallback = fastpath.engine_for_epoch(engine)
+    assert isinstance(fallback, ReferenceEngine) and fallback.work is work
+    assert fastpath.engine_for_epoch(fallback) is fallback

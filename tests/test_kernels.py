@@ -381,3 +381,53 @@ def test_penalized_optimizer_with_alpha_zero_adds_nothing_on_the_fused_path():
     fast.fit(X, T, optimizer=opt, epochs=2, batch_size=16, engine="batch")
     ref.fit(X, T, optimizer=dp.SGD(lr=0.1, momentum=0.9), epochs=2, batch_size=16)
     assert_same(fast, ref, RTOL64, ATOL64)
+
+
+# ------------------------------------------------------------------ the kernels' codes
+def test_every_activation_loss_accuracy_rule_and_sgd_variant_has_a_kernel_code():
+    """Adding an activation or loss to core's tables needs a code (and its formulas) in
+    kernels.py too; this fails until it has one."""
+    from deltaprop.core.activations import ACTIVATIONS
+    from deltaprop.core.losses import ACCURACY_RULES, LOSSES
+    from deltaprop.train.engines import kernels
+
+    assert set(kernels.ACTIVATIONS) == set(ACTIVATIONS)
+    assert set(kernels.LOSSES) == set(LOSSES)
+    assert kernels.ACCURACY_RULES == (None, *ACCURACY_RULES)
+    variants = {
+        dp.SGD(momentum=m, nesterov=n).variant for m, n in [(0, False), (0.9, False), (0.9, True)]
+    }
+    assert variants == set(kernels.SGD_VARIANTS)
+    names = {
+        kernels.SIGMOID: "sigmoid",
+        kernels.TANH: "tanh",
+        kernels.RELU: "relu",
+        kernels.LEAKY_RELU: "leaky_relu",
+        kernels.ELU: "elu",
+        kernels.SOFTPLUS: "softplus",
+        kernels.IDENTITY: "identity",
+        kernels.SOFTMAX: "softmax",
+    }
+    assert all(kernels.ACTIVATIONS[code] == name for code, name in names.items())
+    losses = {kernels.MSE: "mse", kernels.CROSS_ENTROPY: "cross_entropy"}
+    losses[kernels.BINARY_CROSS_ENTROPY] = "binary_cross_entropy"
+    assert all(kernels.LOSSES[code] == name for code, name in losses.items())
+    rules = {kernels.THRESHOLD: "threshold", kernels.ARGMAX: "argmax", kernels.NO_ACCURACY: None}
+    assert all(kernels.ACCURACY_RULES[code] == rule for code, rule in rules.items())
+
+
+def test_the_fused_kernels_read_the_optimizers_own_step_constants():
+    """SGD's and Adam's per-step floats have one home, step_constants, which their step
+    uses; the kernels' index names follow its order."""
+    from deltaprop.train.engines import kernels
+
+    adam = dp.AdamW(lr=0.01, betas=(0.8, 0.99), eps=1e-7, weight_decay=0.1)
+    adam.steps = 3
+    k = adam.step_constants()
+    assert k[kernels.A_LR] == 0.01 and k[kernels.A_WD] == 0.1 and k[kernels.A_EPS] == 1e-7
+    assert k[kernels.A_W] == 1.0 - 0.8 and k[kernels.A_1MW] == 1.0 - (1.0 - 0.8)
+    assert k[kernels.A_B2] == 0.99 and k[kernels.A_1MB2] == 1.0 - 0.99
+    assert k[kernels.A_BC2] == (1.0 - 0.99**3) ** 0.5
+    assert k[kernels.A_STEP] == 0.01 / (1.0 - 0.8**3)
+    assert k[kernels.A_DECAY] == 1.0 - 0.01 * 0.1
+    assert dp.SGD(lr=0.2, momentum=0.5, dampening=0.25).step_constants() == (0.2, 0, 0.5, 0.75)

@@ -71,6 +71,13 @@ class Callback:
         pass
 
 
+def overrides_on_batch_end(hook: object) -> bool:
+    """Whether ``hook`` has an ``on_batch_end`` of its own, which must then run after every
+    batch (Callback's own does nothing)."""
+    method = getattr(hook, "on_batch_end", None)
+    return method is not None and getattr(method, "__func__", None) is not Callback.on_batch_end
+
+
 class EarlyStopping(Callback):
     """Stop when ``monitor`` has not improved by more than ``min_delta`` for ``patience``
     epochs, and (by default) put back the weights of the best epoch."""
@@ -121,6 +128,24 @@ class EarlyStopping(Callback):
         if self.restore_best_weights and self.best_weights is not None:
             for param, best in zip(net.parameters(), self.best_weights):
                 param[...] = best
+
+    def settings(self) -> dict:
+        """The arguments, as plain data (a resumed fit must repeat them)."""
+        return {
+            "patience": self.patience,
+            "monitor": self.monitor,
+            "min_delta": self.min_delta,
+            "restore": bool(self.restore_best_weights),
+        }
+
+    def counters(self) -> dict:
+        """Where the watch stands, as plain data: the best value, its epoch, epochs since."""
+        return {"best": self.best, "best_epoch": self.best_epoch, "wait": self.wait}
+
+    def resume(self, counters: dict, best_weights: list[Array] | None) -> None:
+        """Continue from ``counters`` and ``best_weights`` saved by an interrupted fit (after
+        ``on_train_begin`` has reset them)."""
+        vars(self).update(counters, best_weights=best_weights)
 
 
 def early_stopping_from(spec: object) -> EarlyStopping | None:

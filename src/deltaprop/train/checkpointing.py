@@ -13,6 +13,7 @@ import numpy as np
 from deltaprop.core.network import FeedForward
 from deltaprop.io.checkpoint_file import TrainingState, load_checkpoint, save_checkpoint
 from deltaprop.optim.optimizers import Optimizer
+from deltaprop.train.state import FitState
 
 
 def fingerprint(*arrays: np.ndarray | None) -> str:
@@ -102,60 +103,14 @@ class Checkpointer:
             scheduler.load_state_dict(state.scheduler_state)
         return state
 
-    def after_batch(
-        self,
-        net,
-        opt,
-        scheduler,
-        stopper,
-        history,
-        epoch: int,
-        batch: int,
-        loss_sum: float,
-        correct: float,
-        order,
-        split,
-    ) -> None:
-        """Within an epoch, every ``every_batches`` batches."""
+    def after_batch(self, state: FitState, batch: int, loss_sum: float, correct: float) -> None:
+        """Within epoch ``state.epoch``, after ``batch`` (0-based), every ``every_batches``
+        batches; ``loss_sum`` and ``correct`` are the epoch's sums so far."""
         if self.every_batches and (batch + 1) % self.every_batches == 0:
-            self._write(
-                net,
-                opt,
-                scheduler,
-                stopper,
-                history,
-                epoch - 1,
-                batch + 1,
-                loss_sum,
-                correct,
-                order,
-                split,
-            )
+            record = state.record(self.settings, state.epoch - 1, batch + 1, loss_sum, correct)
+            save_checkpoint(self.path, state.net, record)
 
-    def after_epoch(
-        self, net, opt, scheduler, stopper, history, epoch: int, last: bool, split
-    ) -> None:
-        """Every ``every`` epochs, and after the last one."""
-        if last or epoch % self.every == 0:
-            self._write(net, opt, scheduler, stopper, history, epoch, 0, 0.0, 0.0, None, split)
-
-    def _write(
-        self, net, opt, scheduler, stopper, history, done, batch, loss_sum, correct, order, split
-    ) -> None:
-        state = TrainingState(
-            optimizer=opt,
-            scheduler_state=scheduler.state_dict() if scheduler is not None else None,
-            epoch=done,
-            batch=batch,
-            loss_sum=loss_sum,
-            correct=correct,
-            order=order if batch else None,
-            split=split,
-            history=history.as_dict(),
-            settings=self.settings,
-            early_stopping=None
-            if stopper is None
-            else {"best": stopper.best, "best_epoch": stopper.best_epoch, "wait": stopper.wait},
-            best_weights=None if stopper is None else stopper.best_weights,
-        )
-        save_checkpoint(self.path, net, state)
+    def after_epoch(self, state: FitState, last: bool) -> None:
+        """After epoch ``state.epoch``: every ``every`` epochs, and after the ``last`` one."""
+        if last or state.epoch % self.every == 0:
+            save_checkpoint(self.path, state.net, state.record(self.settings, state.epoch))

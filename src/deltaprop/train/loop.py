@@ -3,75 +3,34 @@
 With ``batch_size=1`` and ``SGD(lr=η)`` this is the seed's loop: for each training example,
 forward it, compute the deltas and update every weight, w_ji ← w_ji + η δ_j z_i.
 
-``_train_step`` below is that loop written with the readable reference (Network.forward,
-backward, Optimizer.step): ``fit(engine="reference")``. By default an epoch runs on a fast
-engine instead (fastpath.py: the online Numba kernel; minibatch.py: preallocated buffers and
-fused updates), which computes the same numbers; everything around the epoch — shuffling,
-validation, schedules, callbacks, history, the divergence guard — is shared.
+fit runs in named steps: check the arguments into a plan (plan.py), choose the engine
+(engines/choose.py), start from a fresh or a resumed state (state.py), then train epoch after
+epoch. An engine trains one epoch (engines/reference.py is the readable loop over
+Network.forward/backward and Optimizer.step; the fast engines compute the same numbers);
+everything around the epoch — shuffling, validation, schedules, callbacks, history,
+checkpoints — is here.
 """
 
 from __future__ import annotations
 
-import math
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
+from typing import Any
 
-import numpy as np
-
-from deltaprop.core.network import FeedForward, accuracy_of
-from deltaprop.core.validation import check_fraction, check_positive_int
+from deltaprop.core.losses import fraction_right
+from deltaprop.core.network import FeedForward
 from deltaprop.errors import TrainingDivergedError
-from deltaprop.optim.optimizers import SGD, Optimizer, get_optimizer
-from deltaprop.train.callbacks import Callback, EarlyStopping, History, early_stopping_from
-from deltaprop.train.engines.choose import (
-    LOSS_NOT_FINITE,
-    WEIGHT_NOT_FINITE,
-    EpochResult,
-    choose_engine,
-    network_problem,
-)
+from deltaprop.optim.optimizers import Optimizer
+from deltaprop.train.callbacks import Callback, EarlyStopping, History, overrides_on_batch_end
+from deltaprop.train.checkpointing import Checkpointer
+from deltaprop.train.engines.base import Engine, EpochResult, Workload, raise_if_diverged
+from deltaprop.train.engines.choose import engine_for_epoch, make_engine
+from deltaprop.train.plan import Examples, FitPlan, plan_fit
+from deltaprop.train.state import FitState
 
-Array = np.ndarray
-
-
-def _check_accuracy(accuracy: object) -> None:
-    if accuracy not in (True, False, "auto"):
-        raise ValueError(f"accuracy must be True, False or 'auto'. Received: accuracy={accuracy!r}")
-
-
-def _wants_accuracy(net: FeedForward, T: Array, accuracy: object) -> bool:
-    if accuracy in (True, False):
-        return bool(accuracy)
-    if net.loss_function.name != "mse":
-        return True
-    # Squared error on 0/1 targets (the seed's classifiers): one-hot rows or a single 0/1 column.
-    binary = bool(np.all((T == 0) | (T == 1)))
-    return binary and (T.shape[1] == 1 or bool(np.all(T.sum(axis=1) == 1)))
-
-
-def _validation_part(
-    net: FeedForward, X: Array, validation_data: object, validation_split: float
-) -> tuple[Array | None, Array | None, int]:
-    """Checked (X_val, T_val) when given, else how many examples validation_split sets aside."""
-    if validation_data is not None and validation_split:
-        raise ValueError("give validation_data or validation_split, not both")
-    X_val = T_val = None
-    n_val = 0
-    if validation_data is not None:
-        if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
-            raise ValueError("validation_data must be a pair (X_val, T_val)")
-        X_val = net.check_inputs(validation_data[0], "X_val")
-        T_val = net.check_targets(validation_data[1], X_val.shape[0], "T_val")
-    elif validation_split:
-        validation_split = check_fraction(validation_split, "validation_split")
-        n_val = int(round(X.shape[0] * validation_split))
-        if n_val < 1 or n_val >= X.shape[0]:
-            raise ValueError(
-                f"validation_split={validation_split} of {X.shape[0]} examples leaves "
-                f"{n_val} for validation and {X.shape[0] - n_val} for training; both need >= 1"
-            )
-    return X_val, T_val, n_val
+# deltaprop.training (0.1's module, now this one) offered these too.
+__all__ = ["Callback", "EarlyStopping", "History", "TrainingDivergedError", "fit"]
 
 
 def fit(
@@ -126,306 +85,149 @@ def fit(
     weight non-finite, :class:`TrainingDivergedError` names the epoch and batch and the network
     keeps the weights it had before that step.
     """
-    # ---- check everything first: a rejected call must leave the network untouched
-    X = net.check_inputs(X)
-    T = net.check_targets(T, X.shape[0])
-    epochs = check_positive_int(epochs, "epochs")
-    if batch_size is not None:
-        batch_size = check_positive_int(batch_size, "batch_size")
-    opt = SGD(lr=0.1) if optimizer is None else get_optimizer(optimizer)
-    if scheduler is not None:
-        if not hasattr(scheduler, "step") or getattr(scheduler, "optimizer", opt) is not opt:
-            raise ValueError(
-                "scheduler must be a schedule built on the optimizer passed to fit, e.g. "
-                "opt = dp.SGD(lr=0.1); fit(..., optimizer=opt, scheduler=dp.StepLR(opt, 10))"
-            )
-    stopper = early_stopping_from(early_stopping)
-    hooks = list(callbacks)
-    for hook in hooks:
-        if not any(hasattr(hook, name) for name in vars(Callback) if name.startswith("on_")):
-            raise ValueError(f"callbacks must be Callback objects. Received: {hook!r}")
-    _check_accuracy(accuracy)
-    X_val, T_val, n_val = _validation_part(net, X, validation_data, validation_split)
-    n = X.shape[0] - n_val
-    size = n if batch_size is None else min(batch_size, n)
-    checkpoint_every = check_positive_int(checkpoint_every, "checkpoint_every")
-    if checkpoint_every_batches is not None:
-        checkpoint_every_batches = check_positive_int(
-            checkpoint_every_batches, "checkpoint_every_batches"
-        )
-    if checkpoint is None:
-        checkpoint = resume
-    if checkpoint_every_batches and checkpoint is None:
-        raise ValueError("checkpoint_every_batches needs checkpoint=PATH")
-    # Checkpoints within an epoch are written from the batch hook, which the online engine
-    # (one call per epoch) does not have; a resumed run must choose as the first one did.
-    chooser_hooks = hooks + ([_BatchWatcher()] if checkpoint_every_batches else [])
-    chosen = choose_engine(net, opt, size, chooser_hooks, engine)
-    saver = resumed = None
-    if checkpoint is not None:
-        from deltaprop.train.checkpointing import Checkpointer
+    plan = plan_fit(**locals())
+    name = plan.choose_engine()
+    saver = plan.checkpointer(name)
+    state = _starting_state(plan, saver)
+    examples = plan.examples(state.split)
+    work = Workload(net, examples.train, plan.optimizer, plan.size, examples.accuracy)
+    training = _Training(plan, state, make_engine(name, work), examples, saver)
+    training.begin()
+    training.run()
+    training.end()
+    return state.history
 
-        saver = Checkpointer(
-            checkpoint,
-            checkpoint_every,
-            checkpoint_every_batches,
-            _settings(
-                X,
-                T,
-                X_val,
-                T_val,
-                n_val,
-                batch_size,
-                shuffle,
-                accuracy,
-                stopper,
-                scheduler,
-                chosen,
-                checkpoint_every_batches,
-            ),
-        )
-        if resume is not None:
-            resumed = saver.resume(resume, net, opt, scheduler)
-    if n_val:
-        split = resumed.split if resumed is not None else net.rng.permutation(X.shape[0])
-        X_val, T_val = X[split[:n_val]], T[split[:n_val]]
-        X, T = X[split[n_val:]], T[split[n_val:]]
-    measure_accuracy = _wants_accuracy(net, T, accuracy)
-    if stopper is not None:
-        hooks.append(stopper)
 
-    run_epoch = _engine(chosen, net, X, T, opt, size, measure_accuracy)
-    watchers = [hook for hook in hooks if hasattr(hook, "on_batch_end")]
-    n_batches = -(-n // size)
+def _starting_state(plan: FitPlan, saver: Checkpointer | None) -> FitState:
+    """A fresh state, or the one the checkpoint to resume from saved (put back in place)."""
+    net, opt, scheduler, stopper = plan.net, plan.optimizer, plan.scheduler, plan.stopper
+    if saver is not None and plan.checkpoint is not None and plan.checkpoint.resume is not None:
+        record = saver.resume(plan.checkpoint.resume, net, opt, scheduler)
+        return FitState.resumed(record, net, opt, scheduler, stopper, with_split=plan.n_val > 0)
+    split = net.rng.permutation(plan.X.shape[0]) if plan.n_val else None
+    return FitState(net, opt, scheduler, stopper, split=split)
 
-    def on_batch(batch: int, loss: float, loss_sum: float, correct: float) -> None:
-        for hook in watchers:
-            hook.on_batch_end(net, epoch, batch, loss)
-        if saver is not None and batch + 1 < n_batches:
-            saver.after_batch(
-                net,
-                opt,
-                scheduler,
-                stopper,
-                history,
-                epoch,
-                batch,
-                loss_sum,
-                correct,
-                order,
-                split if n_val else None,
-            )
 
-    history = History()
-    for hook in hooks:
-        _call(hook, "on_train_begin", net, history)
-    first_epoch, first_batch, carry = 1, 0, (0.0, 0.0)
-    if resumed is not None:
-        history = History(**resumed.history)
-        first_epoch, first_batch = resumed.epoch + 1, resumed.batch
-        carry = (resumed.loss_sum, resumed.correct)
-        if stopper is not None and resumed.early_stopping is not None:
-            vars(stopper).update(resumed.early_stopping, best_weights=resumed.best_weights)
-        if history.stopped_early:
-            first_epoch = epochs + 1  # it had finished: nothing left to train
-    watch = on_batch if watchers or checkpoint_every_batches else None
+class _Training:
+    """A fit under way: its plan, state, engine, examples and checkpoint writer."""
 
-    bar = _progress_bar(epochs, first_epoch - 1) if verbose else _NoBar()
-    try:
-        for epoch in range(first_epoch, epochs + 1):
-            started = time.perf_counter()
-            lr_used = opt.lr
-            if chosen != "reference" and network_problem(net) is not None:
-                # A callback swapped in parameters the fast engines cannot update in place.
-                chosen = "reference"
-                run_epoch = _engine(chosen, net, X, T, opt, size, measure_accuracy)
-            if first_batch:  # the rest of the epoch a checkpoint stopped in
-                order = resumed.order
-                result = run_epoch(order, watch, first_batch, *carry)
-                first_batch = 0
-            else:
-                order = net.rng.permutation(n) if shuffle else None
-                result = run_epoch(order, watch)
-            loss_sum, correct, failed, what = result
-            if failed is not None:
-                _diverged(net, epoch, failed, what, opt)
+    def __init__(
+        self,
+        plan: FitPlan,
+        state: FitState,
+        engine: Engine,
+        examples: Examples,
+        saver: Checkpointer | None,
+    ) -> None:
+        self.plan, self.state, self.engine = plan, state, engine
+        self.examples, self.saver = examples, saver
+        self.hooks = plan.hooks
+        # What must run after every batch: callbacks watching batches, checkpoints within
+        # epochs (but not after an epoch's last batch: the epoch's own checkpoint follows).
+        self.batch_watchers = [hook for hook in self.hooks if overrides_on_batch_end(hook)]
+        self.n_batches = -(-examples.train.n_examples // plan.size)
+        watched = self.batch_watchers or plan.batch_checkpoints
+        self.on_batch = self.batch_ends if watched else None
+        self.first_epoch = plan.epochs + 1 if state.history.stopped_early else state.epoch + 1
 
-            logs: dict = {"epoch": epoch, "loss": loss_sum / n, "lr": lr_used}
-            if measure_accuracy:
-                logs["accuracy"] = correct / n
-            if X_val is not None:
-                fp = net.forward(X_val)
-                logs["val_loss"] = net.loss_of(fp, T_val)
-                if measure_accuracy:
-                    logs["val_accuracy"] = accuracy_of(fp.output, T_val, net.loss_function.name)
-            if scheduler is not None:
-                scheduler.step(logs.get("val_loss", logs["loss"]))
-            logs["seconds"] = time.perf_counter() - started
-            history.append(logs)
-            bar.set_postfix({k: f"{v:.4g}" for k, v in logs.items() if k in _SHOWN}, refresh=False)
+    def begin(self) -> None:
+        for hook in self.hooks:
+            _call(hook, "on_train_begin", self.state.net, self.state.history)
+        self.state.resume_early_stopping()
+
+    def run(self) -> None:
+        bar = _progress_bar(self.plan.epochs, self.first_epoch - 1) if self.plan.verbose else None
+        try:
+            for epoch in range(self.first_epoch, self.plan.epochs + 1):
+                if self.run_epoch(epoch, bar):
+                    break
+        finally:
+            if bar is not None:
+                bar.close()
+
+    def end(self) -> None:
+        for hook in self.hooks:
+            _call(hook, "on_train_end", self.state.net, self.state.history)
+
+    def run_epoch(self, epoch: int, bar: Any) -> bool:
+        """Train, measure and record epoch ``epoch``; True if training stops after it."""
+        started, lr_used = time.perf_counter(), self.plan.optimizer.lr
+        self.state.epoch = epoch
+        self.engine = engine_for_epoch(self.engine)
+        logs = self.epoch_logs(self.train_epoch(), lr_used)
+        if self.plan.scheduler is not None:
+            self.plan.scheduler.step(logs.get("val_loss", logs["loss"]))  # type: ignore[attr-defined]
+        logs["seconds"] = time.perf_counter() - started
+        self.state.history.append(logs)
+        if bar is not None:
+            shown = {k: f"{v:.4g}" for k, v in logs.items() if k in _SHOWN}
+            bar.set_postfix(shown, refresh=False)
             bar.update(1)  # redraws at most every 0.1 s, with the postfix just set
-            stop = False
-            for hook in hooks:
-                stop = bool(_call(hook, "on_epoch_end", net, epoch, dict(logs))) or stop
-            if stop:
-                history.stopped_early = epoch < epochs
-            if saver is not None:
-                saver.after_epoch(
-                    net,
-                    opt,
-                    scheduler,
-                    stopper,
-                    history,
-                    epoch,
-                    stop or epoch == epochs,
-                    split if n_val else None,
-                )
-            if stop:
-                break
-    finally:
-        bar.close()
-    for hook in hooks:
-        _call(hook, "on_train_end", net, history)
-    return history
+        stop = self.trigger_stopping(logs)
+        if self.saver is not None:
+            self.saver.after_epoch(self.state, last=stop or epoch == self.plan.epochs)
+        return stop
+
+    def train_epoch(self) -> EpochResult:
+        """The epoch's training (its rest, if a checkpoint stopped within it), in a new order
+        when shuffling; raises TrainingDivergedError if a step diverged."""
+        state = self.state
+        if state.first_batch:
+            first, state.first_batch = state.first_batch, 0
+            result = self.engine.run_epoch(
+                state.order, self.on_batch, first, state.loss_sum, state.correct
+            )
+        else:
+            n = self.examples.train.n_examples
+            state.order = state.net.rng.permutation(n) if self.plan.shuffle else None
+            result = self.engine.run_epoch(state.order, self.on_batch)
+        raise_if_diverged(result, state.epoch, self.plan.optimizer.lr)
+        return result
+
+    def epoch_logs(self, result: EpochResult, lr_used: float) -> dict:
+        """The epoch's numbers under History's names: loss, accuracy, validation."""
+        examples, net = self.examples, self.state.net
+        n, rule = examples.train.n_examples, examples.accuracy
+        logs: dict = {"epoch": self.state.epoch, "loss": result.loss_sum / n, "lr": lr_used}
+        if rule is not None:
+            logs["accuracy"] = result.correct / n
+        if examples.X_val is not None:
+            fp = net.forward(examples.X_val)
+            logs["val_loss"] = net.loss_of(fp, examples.T_val)
+            if rule is not None:
+                logs["val_accuracy"] = fraction_right(rule, fp.output, examples.T_val)
+        return logs
+
+    def trigger_stopping(self, logs: dict) -> bool:
+        """Every callback's on_epoch_end (all of them, even after one asks to stop); True if
+        one did, which the history records as stopping early unless this was the last epoch."""
+        state, stop = self.state, False
+        for hook in self.hooks:
+            stop = bool(_call(hook, "on_epoch_end", state.net, state.epoch, dict(logs))) or stop
+        if stop:
+            state.history.stopped_early = state.epoch < self.plan.epochs
+        return stop
+
+    def batch_ends(self, batch: int, loss: float, loss_sum: float, correct: float) -> None:
+        """After every batch (the engine calls it): callbacks watching batches, then a
+        checkpoint when one is due."""
+        state = self.state
+        for hook in self.batch_watchers:
+            hook.on_batch_end(state.net, state.epoch, batch, loss)
+        if self.saver is not None and batch + 1 < self.n_batches:
+            self.saver.after_batch(state, batch, loss_sum, correct)
 
 
 _SHOWN = ("loss", "val_loss", "accuracy", "val_accuracy")
 
 
-def _progress_bar(total: int, initial: int):
+def _progress_bar(total: int, initial: int) -> Any:
     # Imported here: tqdm.auto pulls in asyncio, a third of `import deltaprop` otherwise.
     from tqdm.auto import tqdm
 
     return tqdm(total=total, initial=initial, unit="epoch", leave=True, dynamic_ncols=True)
 
 
-class _NoBar:
-    """Stands in for the progress bar when fit is quiet."""
-
-    def set_postfix(self, *args: object, **kwargs: object) -> None:
-        pass
-
-    def update(self, n: int = 1) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
-
-
-class _BatchWatcher(Callback):
-    """Tells the engine chooser that something runs after every batch (checkpoints)."""
-
-    def on_batch_end(self, net: FeedForward, epoch: int, batch: int, loss: float) -> None:
-        pass
-
-
-def _settings(
-    X,
-    T,
-    X_val,
-    T_val,
-    n_val,
-    batch_size,
-    shuffle,
-    accuracy,
-    stopper,
-    scheduler,
-    engine,
-    every_batches,
-) -> dict:
-    """The fit arguments a resumed run must repeat to continue the same training."""
-    from deltaprop.train.checkpointing import fingerprint
-
-    return {
-        "data": fingerprint(X, T),
-        "validation": fingerprint(X_val, T_val) if X_val is not None else n_val,
-        "batch_size": batch_size,
-        "shuffle": bool(shuffle),
-        "accuracy": accuracy if isinstance(accuracy, str) else bool(accuracy),
-        "early_stopping": None
-        if stopper is None
-        else {
-            "patience": stopper.patience,
-            "monitor": stopper.monitor,
-            "min_delta": stopper.min_delta,
-            "restore": bool(stopper.restore_best_weights),
-        },
-        "scheduler": None if scheduler is None else scheduler.config(),
-        "engine": engine,
-        "checkpoint_every_batches": every_batches,
-    }
-
-
 def _call(hook: object, name: str, *args: object) -> object:
     method = getattr(hook, name, None)
     return method(*args) if method is not None else None
-
-
-def _engine(
-    name: str, net: FeedForward, X: Array, T: Array, opt: Optimizer, size: int, measure: bool
-) -> Callable[..., EpochResult]:
-    """The chosen engine's ``run_epoch(order, on_batch) -> EpochResult``."""
-    if name == "online":
-        from deltaprop.train.engines.choose import OnlineEngine
-
-        return OnlineEngine(net, X, T, opt, measure).run_epoch
-    if name == "batch":
-        from deltaprop.train.engines.batch import BatchEngine
-
-        return BatchEngine(net, X, T, opt, size, measure).run_epoch
-    backup = [np.empty_like(p) for p in net.parameters()]
-
-    def reference_epoch(
-        order: Array | None,
-        on_batch: Callable | None,
-        first_batch: int = 0,
-        loss_sum: float = 0.0,
-        correct: float = 0.0,
-    ) -> EpochResult:
-        """The readable loop: Network.forward/backward and Optimizer.step, batch by batch."""
-        n, params = X.shape[0], net.parameters()  # the arrays the layers hold now
-        for batch, start in enumerate(range(first_batch * size, n, size), first_batch):
-            rows = slice(start, start + size) if order is None else order[start : start + size]
-            Xb, Tb = X[rows], T[rows]
-            m = Xb.shape[0]
-            batch_loss, outputs, what = _train_step(net, Xb, Tb, opt, params, backup)
-            if what:
-                return EpochResult(loss_sum, correct, batch, what)
-            loss_sum += batch_loss * m
-            if measure:
-                correct += accuracy_of(outputs, Tb, net.loss_function.name) * m
-            if on_batch is not None:
-                on_batch(batch, batch_loss, loss_sum, correct)
-        return EpochResult(loss_sum, correct)
-
-    return reference_epoch
-
-
-def _train_step(
-    net: FeedForward, Xb: Array, Tb: Array, opt: Optimizer, params: list[Array], backup: list[Array]
-) -> tuple[float, Array, str]:
-    """One forward, backward and update on a batch; returns the batch loss before the update,
-    the outputs, and "" or what went wrong (the weights are then those from before the step)."""
-    with np.errstate(over="ignore", invalid="ignore"):
-        fp = net.forward(Xb)
-        loss = net.loss_of(fp, Tb)
-        if not math.isfinite(loss):
-            return loss, fp.output, LOSS_NOT_FINITE.format(loss)
-        grads = [g for pair in net.gradients_from(fp, net.backward(fp, Tb)) for g in pair]
-        for saved, param in zip(backup, params):
-            np.copyto(saved, param)
-        opt.step(params, grads)
-        # A sum is non-finite whenever any term is, and costs one pass over the weights.
-        if not all(math.isfinite(np.sum(p)) for p in params):
-            for saved, param in zip(backup, params):
-                np.copyto(param, saved)
-            return loss, fp.output, WEIGHT_NOT_FINITE
-    return loss, fp.output, ""
-
-
-def _diverged(net: FeedForward, epoch: int, batch: int, what: str, opt: Optimizer) -> None:
-    raise TrainingDivergedError(
-        f"training diverged at epoch {epoch}, batch {batch}: {what}. The network keeps its "
-        f"weights from before this step. Try a smaller learning rate (lr={opt.lr:g}) or "
-        "scaling the inputs."
-    )

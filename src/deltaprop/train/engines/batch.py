@@ -6,15 +6,17 @@ once per ``fit``:
 
 - the GEMMs write into them with ``out=`` (hidden layers keep a and then z in one buffer);
 - a batch is gathered with ``np.take(..., out=)``, or is a view when the order is as stored;
-- with Numba, each layer's bias, activation, derivative and bias-gradient sum is one fused
+- each layer's bias, activation, derivative and bias-gradient sum is one fused Numba
   pass, the output layer (activation, loss, delta, accuracy) another, and SGD, Adam and AdamW
   update each parameter in one pass right after its gradient is made. The gradient buffer
   then holds the old weights, which is all the divergence guard needs to undo the step.
 - an optimizer that wraps one of those three to add a term on the weights only (as
   deltaprop.sklearn's PenalizedOptimizer adds scikit-learn's L2 penalty) is fused too if it
   offers the hook below: the term goes into the same pass.
-- other optimizers run their own ``step`` on the preallocated gradients, and without Numba
-  the reference's NumPy functions fill the same buffers.
+- other optimizers run their own ``step`` on the preallocated gradients.
+
+It needs Numba: without it, :mod:`.choose` runs the reference engine, which is what the
+NumPy alternative to these kernels would be.
 """
 
 from __future__ import annotations
@@ -24,20 +26,20 @@ from collections.abc import Callable
 
 import numpy as np
 
-from deltaprop.core.network import FeedForward, accuracy_of
 from deltaprop.optim.optimizers import SGD, Adam, AdamW, Optimizer
-from deltaprop.train.engines.choose import (
-    LOSS_NOT_FINITE,
-    WEIGHT_NOT_FINITE,
+from deltaprop.train.engines.base import (
+    ArraySource,
+    Batch,
+    BatchHook,
+    DivergenceGuard,
     EpochResult,
-    accuracy_mode,
-    fill_hyperparameters,
-    finite,
-    load_kernels,
-    optimizer_buffers,
+    Workload,
+    arrays_of,
+    loss_diverged,
     restore,
-    sgd_mode,
+    weight_diverged,
 )
+from deltaprop.train.engines.loading import require_kernels
 
 Array = np.ndarray
 
@@ -74,77 +76,69 @@ def fusable(opt: Optimizer) -> bool:
 
 
 class BatchEngine:
-    """Mini-batches of ``size`` rows (the last one may be smaller)."""
+    """Mini-batches of ``work.batch_size`` rows (the last one may be smaller)."""
 
-    def __init__(
-        self, net: FeedForward, X: Array, T: Array, opt: Optimizer, size: int, measure: bool
-    ) -> None:
-        self.net, self.X, self.opt, self.size = net, X, opt, size
-        self.T = np.ascontiguousarray(T)  # its rows go to the kernels (X only to GEMMs)
-        self.K = load_kernels()
-        self.measure = measure
+    def __init__(self, work: Workload) -> None:
+        self.work = work
+        net, opt, size = work.net, work.optimizer, work.batch_size
+        self.net, self.opt, self.size = net, opt, size
+        source = arrays_of(work.source, self)
+        # T's rows go to the kernels (X only to GEMMs).
+        self.source = ArraySource(source.X, np.ascontiguousarray(source.T))
+        K = self.K = require_kernels()
         dt, sizes = net.dtype, net.sizes
-        self.xb = np.empty((size, sizes[0]), dtype=dt)
-        self.tb = np.empty((size, sizes[-1]), dtype=dt)
+        self.into = Batch(np.empty((size, sizes[0]), dtype=dt), np.empty((size, sizes[-1]), dt))
         # z[l]: layer l's outputs (hidden layers compute a there and apply h in place).
         self.z = [np.empty((size, k), dtype=dt) for k in sizes[1:]]
         self.a_out = np.empty((size, sizes[-1]), dtype=dt)
         self.delta = [np.empty((size, k), dtype=dt) for k in sizes[1:]]
         self.gW = [np.empty_like(layer.W) for layer in net.layers]
         self.gb = [np.empty_like(layer.b) for layer in net.layers]
-        self.fused = self.K is not None and fusable(opt)
+        self.grads = [g for pair in zip(self.gW, self.gb) for g in pair]
+        self.fused = fusable(opt)
         # The optimizer whose kernel runs, and the wrapper's weight-term hook (or None).
         wrapped = weight_term_hook(opt) if self.fused else None
         self.core, self.weight_term = wrapped or (opt, None)
-        self.backup = None if self.fused else [np.empty_like(p) for p in net.parameters()]
+        self.guard = None if self.fused else DivergenceGuard(net.parameters())
         self.hp = np.empty(10, dtype=dt)
         self._views: list[tuple[Array, ...]] = []
         self._views_key: list | None = None
-        if self.K is not None:
-            K = self.K
-            self.c = K.constants(dt)
-            self.codes = [K.ACTIVATIONS.index(ly.activation.name) for ly in net.layers]
-            self.loss_code = K.LOSSES.index(net.loss_function.name)
-            self.acc = accuracy_mode(net, measure)
+        self.c = K.constants(dt)
+        self.codes = [K.ACTIVATIONS.index(ly.activation.name) for ly in net.layers]
+        self.loss_code = K.LOSSES.index(net.loss_function.name)
+        self.acc = K.ACCURACY_RULES.index(work.accuracy)
 
     def run_epoch(
         self,
         order: Array | None,
-        on_batch: Callable[[int, float, float, float], None] | None = None,
+        on_batch: BatchHook | None = None,
         first_batch: int = 0,
         loss_sum: float = 0.0,
         correct: float = 0.0,
     ) -> EpochResult:
         """Train one epoch, or its rest from ``first_batch`` on with the sums so far;
         ``on_batch(batch, loss, loss_sum, correct)`` is called after every step."""
-        n, size = self.X.shape[0], self.size
+        batches = self.source.batches(self.size, order, first_batch, into=self.into)
         with np.errstate(over="ignore", invalid="ignore", under="ignore"):
-            for batch, start in enumerate(range(first_batch * size, n, size), first_batch):
-                m = min(size, n - start)
-                if order is None:
-                    Xb, Tb = self.X[start : start + m], self.T[start : start + m]
-                else:
-                    rows = order[start : start + m]
-                    Xb = np.take(self.X, rows, axis=0, out=self.xb[:m], mode="clip")
-                    Tb = np.take(self.T, rows, axis=0, out=self.tb[:m], mode="clip")
-                if self.K is not None:
-                    total, right = self._forward_fused(Xb, Tb, m)
-                    loss = total / m
-                else:
-                    loss, right = self._forward_numpy(Xb, Tb, m)
+            for index, batch in enumerate(batches, first_batch):
+                m = batch.X.shape[0]
+                total, right = self._forward(batch, m)
+                loss = total / m
                 if not math.isfinite(loss):
-                    return EpochResult(loss_sum, correct, batch, LOSS_NOT_FINITE.format(loss))
-                if not self._backward_and_update(Xb, m):
-                    return EpochResult(loss_sum, correct, batch, WEIGHT_NOT_FINITE)
+                    return loss_diverged(index, loss, loss_sum, correct)
+                if not self._backward_and_update(batch, m):
+                    return weight_diverged(index, loss_sum, correct)
                 loss_sum += loss * m
-                correct += right / m * m  # as the reference adds accuracy_of(...) * m
+                correct += right / m * m  # as the reference adds fraction_right(...) * m
                 if on_batch is not None:
-                    on_batch(batch, loss, loss_sum, correct)
+                    on_batch(index, loss, loss_sum, correct)
         return EpochResult(loss_sum, correct)
 
     # ---------------------------------------------------------------- forward and loss
-    def _forward_fused(self, Xb: Array, Tb: Array, m: int) -> tuple[float, int]:
-        K, layers, zin = self.K, self.net.layers, Xb
+    def _forward(self, batch: Batch, m: int) -> tuple[float, int]:
+        """Every layer's outputs, the output deltas and bias gradient; returns (Σ of the
+        examples' losses, number classified right)."""
+        K, layers, zin = self.K, self.net.layers, batch.X
         for i, layer in enumerate(layers[:-1]):
             z = self.z[i][:m]
             np.matmul(zin, layer.W.T, out=z)
@@ -159,76 +153,60 @@ class BatchEngine:
             a,
             layers[-1].b,
             self.z[-1][:m],
-            Tb,
+            batch.T,
             self.delta[-1][:m],
             self.gb[-1],
             self.c,
         )
 
-    def _forward_numpy(self, Xb: Array, Tb: Array, m: int) -> tuple[float, float]:
-        net, zin = self.net, Xb
-        for i, layer in enumerate(net.layers[:-1]):
-            z = self.z[i][:m]
-            np.matmul(zin, layer.W.T, out=z)
-            z += layer.b
-            np.copyto(z, layer.activation.forward(z))
-            zin = z
-        out, a, o = net.layers[-1], self.a_out[:m], self.z[-1][:m]
-        np.matmul(zin, out.W.T, out=a)
-        a += out.b
-        np.copyto(o, out.activation.forward(a))
-        loss = net.loss_function.value(o, Tb, a)
-        delta = self.delta[-1][:m]
-        np.copyto(delta, net.loss_function.output_delta(o, Tb, out.activation))
-        np.sum(delta, axis=0, out=self.gb[-1])
-        right = accuracy_of(o, Tb, net.loss_function.name) * m if self.measure else 0.0
-        return loss, right
-
     # ---------------------------------------------------------------- backward and update
-    def _backward_and_update(self, Xb: Array, m: int) -> bool:
-        """Deltas and gradients from the top layer down, each layer's update as soon as its
-        gradient is made (its weights have then served the layer below). Returns False, with
-        the weights from before the step put back, if a weight became non-finite."""
-        layers, opt = self.net.layers, self.opt
+    def _backward_and_update(self, batch: Batch, m: int) -> bool:
+        """Deltas, gradients and the optimizer's update. Returns False, with the weights from
+        before the step put back, if a weight became non-finite."""
+        params = self.net.parameters()
         if self.fused:
             # Before any weight changes: the wrapper's term is taken on the old weights.
-            weights = self.net.parameters()[0::2]
-            term = None if self.weight_term is None else self.weight_term(weights)
+            term = None if self.weight_term is None else self.weight_term(params[0::2])
             self.core.steps += 1
             views = self._flat_views()
-            fill_hyperparameters(self.core, self.hp)
-            update_W, update_b = self._fused_update(m, term)
-        bad = False
+            constants = self.core.step_constants()
+            self.hp[: len(constants)] = constants
+            if self._backward(batch.X, m, views, self._fused_update(m, term)):
+                restore(params, self.grads)  # the consumed gradients hold the old weights
+                return False
+            return True
+        self._backward(batch.X, m)
+        for g in self.grads:
+            g *= -1.0 / m
+        self.guard.keep(params)
+        self.opt.step(params, self.grads)
+        return not self.guard.undo_if_diverged(params)
+
+    def _backward(
+        self,
+        Xb: Array,
+        m: int,
+        views: list[tuple[Array, ...]] | None = None,
+        updates: tuple[Callable[..., bool], ...] | None = None,
+    ) -> bool:
+        """Deltas and gradients Δᵀ Z, Σ δ from the top layer down; with ``updates`` (the fused
+        kernels for a weight matrix and a bias), each layer's update as soon as its gradient
+        is made (its weights have then served the layer below). True if an update made a
+        weight non-finite."""
+        K, layers, bad = self.K, self.net.layers, False
         for i in range(len(layers) - 1, -1, -1):
             layer, delta = layers[i], self.delta[i][:m]
             if i > 0:
                 below = self.delta[i - 1][:m]
                 np.matmul(delta, layer.W, out=below)  # Σ_k δ_k w_kj
-                if self.K is not None:
-                    self.K.backward_hidden(
-                        self.codes[i - 1], below, self.z[i - 1][:m], self.gb[i - 1], self.c
-                    )
-                else:
-                    below *= layers[i - 1].activation.derivative(self.z[i - 1][:m])
-                    np.sum(below, axis=0, out=self.gb[i - 1])
+                K.backward_hidden(
+                    self.codes[i - 1], below, self.z[i - 1][:m], self.gb[i - 1], self.c
+                )
             np.matmul(delta.T, Xb if i == 0 else self.z[i - 1][:m], out=self.gW[i])
-            if self.fused:
-                bad |= update_W(*views[2 * i])
-                bad |= update_b(*views[2 * i + 1])
-        params = self.net.parameters()
-        grads = [g for pair in zip(self.gW, self.gb) for g in pair]
-        if self.fused:
-            if bad:
-                restore(params, grads)  # the consumed gradients hold the old weights
-            return not bad
-        for g in grads:
-            g *= -1.0 / m
-        restore(self.backup, params)
-        opt.step(params, grads)
-        if not finite(params):
-            restore(params, self.backup)
-            return False
-        return True
+            if updates is not None and views is not None:
+                bad |= updates[0](*views[2 * i])
+                bad |= updates[1](*views[2 * i + 1])
+        return bad
 
     def _flat_views(self) -> list[tuple[Array, ...]]:
         """Per parameter, 1-D views of the arrays its fused update reads and writes: the
@@ -236,16 +214,15 @@ class BatchEngine:
         for those the settings leave unused). Made again only when the layers' arrays or the
         optimizer's state have been replaced (a callback may do either)."""
         params, opt = self.net.parameters(), self.core
-        state = optimizer_buffers(opt, params)
+        state = opt.ensure_state(params)
         key = [state, *params]
         if self._views_key is None or any(a is not b for a, b in zip(key, self._views_key)):
-            grads = [g for pair in zip(self.gW, self.gb) for g in pair]
             names = ("momentum_buffer",) if isinstance(opt, SGD) else ("exp_avg", "exp_avg_sq")
             names += ("max_exp_avg_sq",) if isinstance(opt, Adam) else ()
             self._views = [
                 (p.reshape(-1), g.reshape(-1))
                 + tuple(st[k].reshape(-1) if k in st else g.reshape(-1) for k in names)
-                for p, g, st in zip(params, grads, state)
+                for p, g, st in zip(params, self.grads, state)
             ]
             self._views_key = key
         return self._views
@@ -262,7 +239,7 @@ class BatchEngine:
         coupled = term is not None and not self.opt.decoupled  # type: ignore[attr-defined]
         l2 = dt(term) if coupled else dt(0.0)
         if isinstance(opt, SGD):
-            mode, first = sgd_mode(opt), opt.steps == 1
+            mode, first = K.SGD_VARIANTS.index(opt.variant), opt.steps == 1
 
             def sgd(penalized: bool) -> Callable[..., bool]:
                 return lambda p, g, buf: K.sgd_step(

@@ -21,10 +21,11 @@ import math
 import numba
 import numpy as np
 
+from deltaprop.core import activations, losses
 from deltaprop.core.activations import ELU_ALPHA, LEAKY_RELU_SLOPE
 
 
-def _jit(fastmath: bool | set[str] = False, inline: str = "never"):
+def jit(fastmath: bool | set[str] = False, inline: str = "never"):
     """``numba.njit(cache=True)``, or uncached when there is nowhere to write the cache.
 
     error_model="numpy": x / 0 gives inf or NaN as in NumPy (and the reference) instead of
@@ -41,15 +42,40 @@ def _jit(fastmath: bool | set[str] = False, inline: str = "never"):
     return decorate
 
 
-# Codes shared with fastpath.py; the order is part of the compiled kernels' contract.
+# The kernels' codes: a name's index in these tuples. They are written out rather than derived
+# from core's tables because the compiled kernels are cached on disk with the code values baked
+# in, and Numba invalidates that cache only when this file changes. _check_codes (below, at
+# import) ties every code to its entry in core's tables, and tests/test_kernels.py checks that
+# every entry of those tables has a code.
 ACTIVATIONS = ("sigmoid", "tanh", "relu", "leaky_relu", "elu", "softplus", "identity", "softmax")
 SIGMOID, TANH, RELU, LEAKY_RELU, ELU, SOFTPLUS, IDENTITY, SOFTMAX = range(8)
 LOSSES = ("mse", "cross_entropy", "binary_cross_entropy")
 MSE, CROSS_ENTROPY, BINARY_CROSS_ENTROPY = range(3)
-# How accuracy is counted: not at all, every output on the right side of 0.5, or argmax.
+# core.losses.accuracy_rule's rules, after None: accuracy not measured.
+ACCURACY_RULES = (None, "threshold", "argmax")
 NO_ACCURACY, THRESHOLD, ARGMAX = range(3)
+# SGD.variant's values.
+SGD_VARIANTS = ("plain", "momentum", "nesterov")
 # Indices into the constants array c.
 ZERO, ONE, HALF, SLOPE, ALPHA = range(5)
+
+
+def _check_codes() -> None:
+    """Fail loudly if a code names nothing in core's tables (a rename there, say)."""
+    tables = (
+        (ACTIVATIONS, activations.ACTIVATIONS, "activation"),
+        (LOSSES, losses.LOSSES, "loss"),
+        (ACCURACY_RULES[1:], losses.ACCURACY_RULES, "accuracy rule"),
+    )
+    for codes, table, what in tables:
+        unknown = [name for name in codes if name not in table]
+        if unknown:
+            raise RuntimeError(
+                f"kernels.py has a code for the {what} {unknown[0]!r}, unknown to core"
+            )
+
+
+_check_codes()
 
 
 def constants(dtype: np.dtype) -> np.ndarray:
@@ -58,7 +84,7 @@ def constants(dtype: np.dtype) -> np.ndarray:
 
 
 # ------------------------------------------------------------------ element-wise pieces
-@_jit()
+@jit()
 def activate(code, a, c):
     """h(a) for one unit (element-wise activations; NaN propagates as in np.maximum)."""
     zero, one = c[ZERO], c[ONE]
@@ -78,7 +104,7 @@ def activate(code, a, c):
     return a
 
 
-@_jit()
+@jit()
 def derivative(code, z, c):
     """h'(a) written through the output z = h(a), as activations.py writes it."""
     zero, one = c[ZERO], c[ONE]
@@ -98,7 +124,7 @@ def derivative(code, z, c):
 
 
 # ------------------------------------------------------------------ one example's output layer
-@_jit()
+@jit()
 def output_row(loss, act, a, o, t, delta, c):
     """Output activation o = h(a), the loss E (returned) and δ = -∂E/∂a for one example.
 
@@ -150,9 +176,9 @@ def output_row(loss, act, a, o, t, delta, c):
     return value
 
 
-@_jit()
+@jit()
 def is_correct(mode, o, t, c):
-    """1 if the example counts as classified right (network.accuracy_of for one row), else 0."""
+    """1 if the example counts as right (core.losses.fraction_right for one row), else 0."""
     if mode == THRESHOLD:
         for k in range(o.shape[0]):
             if (o[k] > c[HALF]) != (t[k] > c[HALF]):
@@ -168,7 +194,7 @@ def is_correct(mode, o, t, c):
 
 
 # ------------------------------------------------------------------ SGD, one coordinate
-@_jit()
+@jit()
 def sgd_coordinate(p, g, buf, hp, wd, mode, first):
     """One SGD coordinate update, in optimizers.SGD's order; returns (new p, new buffer).
 
@@ -182,14 +208,14 @@ def sgd_coordinate(p, g, buf, hp, wd, mode, first):
 
 
 # ------------------------------------------------------------------ mini-batch pieces
-@_jit(inline="always")
+@jit(inline="always")
 def _bias_activate_as(code, a, b, c):
     for r in range(a.shape[0]):
         for j in range(a.shape[1]):
             a[r, j] = activate(code, a[r, j] + b[j], c)
 
 
-@_jit()
+@jit()
 def bias_activate(code, a, b, c):
     """a ← h(a + b) in place for a hidden layer's (m, units) block: ``a += b`` and h fused.
 
@@ -212,7 +238,7 @@ def bias_activate(code, a, b, c):
         _bias_activate_as(IDENTITY, a, b, c)
 
 
-@_jit()
+@jit()
 def output_batch(loss, act, acc_mode, a, b, o, t, delta, db, c):
     """The output layer of a batch: a += b, o = h(a), δ = -∂E/∂a, db = Σ_rows δ.
 
@@ -233,7 +259,7 @@ def output_batch(loss, act, acc_mode, a, b, o, t, delta, db, c):
     return loss_sum, correct
 
 
-@_jit(inline="always")
+@jit(inline="always")
 def _backward_hidden_as(code, delta, z, db, c):
     for j in range(db.shape[0]):
         db[j] = c[ZERO]
@@ -244,7 +270,7 @@ def _backward_hidden_as(code, delta, z, db, c):
             db[j] += d
 
 
-@_jit()
+@jit()
 def backward_hidden(code, delta, z, db, c):
     """δ ← h'(z) · δ in place (δ arrives as Δ_next W_next) and db = Σ_rows δ.
 
@@ -267,7 +293,7 @@ def backward_hidden(code, delta, z, db, c):
         _backward_hidden_as(IDENTITY, delta, z, db, c)
 
 
-@_jit()
+@jit()
 def sgd_step(p, g, scale, buf, hp, wd, mode, first, penalized, l2):
     """SGD on a flattened parameter; g is Δᵀ Z (or Σ δ), the gradient being g · scale, plus
     l2 · p when ``penalized`` (an L2 term on the weights, added as the penalising wrapper adds
@@ -301,7 +327,7 @@ def sgd_step(p, g, scale, buf, hp, wd, mode, first, penalized, l2):
 A_LR, A_WD, A_W, A_1MW, A_B2, A_1MB2, A_BC2, A_EPS, A_STEP, A_DECAY = range(10)
 
 
-@_jit()
+@jit()
 def adam_step(p, g, scale, m, v, vmax, hp, wd, decoupled, amsgrad, lerp_small, penalized, l2):
     """Adam / AdamW on a flattened parameter, in optimizers.Adam's order of operations.
 
@@ -316,7 +342,7 @@ def adam_step(p, g, scale, m, v, vmax, hp, wd, decoupled, amsgrad, lerp_small, p
     return _adam_loop(p, g, scale, m, v, vmax, hp, wd, decoupled, False, lerp_small, penalized, l2)
 
 
-@_jit()
+@jit()
 def _adam_loop(p, g, scale, m, v, vmax, hp, wd, decoupled, amsgrad, lerp_small, penalized, l2):
     wdc, w, omw, b2, omb2 = hp[A_WD], hp[A_W], hp[A_1MW], hp[A_B2], hp[A_1MB2]
     bc2, eps, step, decay = hp[A_BC2], hp[A_EPS], hp[A_STEP], hp[A_DECAY]

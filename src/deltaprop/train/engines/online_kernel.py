@@ -1,4 +1,4 @@
-"""The online (batch size 1) SGD epoch as one Numba kernel; see :mod:`deltaprop.train.engines`.
+"""The online (batch size 1) SGD epoch as one Numba kernel, run by :mod:`.online`.
 
 For each example in turn: forward, loss, deltas by the delta rule, and the seed's update
 w_ji ← w_ji - η ∂E/∂w_ji with ∂E/∂w_ji = -δ_j z_i (plus momentum, Nesterov, weight decay and
@@ -18,16 +18,16 @@ import math
 from deltaprop.train.engines.kernels import (
     NO_ACCURACY,
     ZERO,
-    _jit,
     activate,
     derivative,
     is_correct,
+    jit,
     output_row,
     sgd_coordinate,
 )
 
 
-@_jit(fastmath={"reassoc", "contract"})
+@jit(fastmath={"reassoc", "contract"})
 def _forward_layer(w, wo, z, zi, fan_in, units, a, c):
     """a_j = Σ_i w_ji z_i + b_j. Reassociation lets LLVM vectorise the dot products (BLAS
     reorders its sums too); nothing else is computed under these flags."""
@@ -40,7 +40,7 @@ def _forward_layer(w, wo, z, zi, fan_in, units, a, c):
         a[j] = s + w[bo + j]
 
 
-@_jit()
+@jit()
 def _backpropagate(w, wo, z, dl, zi, zo, fan_in, units, act_below, c):
     """Deltas of the layer below: δ_i = h'(z_i) Σ_j δ_j w_ji."""
     for i in range(fan_in):
@@ -54,7 +54,7 @@ def _backpropagate(w, wo, z, dl, zi, zo, fan_in, units, act_below, c):
         dl[zi + i] = derivative(act_below, z[zi + i], c) * dl[zi + i]
 
 
-@_jit()
+@jit()
 def _update_layer(w, w_new, mom, wo, z, dl, zi, zo, fan_in, units, hp, wd, mode, first):
     """w_new = SGD step from w with ∂E/∂w_ji = -δ_j z_i and ∂E/∂b_j = -δ_j; True if a new
     weight is not finite. Plain SGD gets a loop of its own that leaves the (unused) momentum
@@ -84,7 +84,10 @@ def _update_layer(w, w_new, mom, wo, z, dl, zi, zo, fan_in, units, hp, wd, mode,
     return bad
 
 
-@_jit()
+# Over 60 lines: most are its 19 arguments and the calls handing them on, one per line; the
+# per-layer work is already in the kernels above. Splitting the per-example loop further would
+# add calls (not inlined) on the hottest path of online training.
+@jit()
 def online_epoch(
     X,
     T,

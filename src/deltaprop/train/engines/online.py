@@ -1,0 +1,123 @@
+"""The online engine (``fit(engine="online")``): batch size 1 with plain, momentum or Nesterov
+SGD (any weight decay and dampening), one Numba call per epoch (online_kernel.online_epoch).
+
+It trains copies of the weights and the momentum buffer laid out flat for the kernel, and
+copies them back after the epoch; it cannot stop between examples, so :mod:`.choose` sends
+trainings that must run something after every batch to the batch engine.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from deltaprop.optim.optimizers import SGD
+from deltaprop.train.engines.base import (
+    Array,
+    BatchHook,
+    EpochResult,
+    Workload,
+    arrays_of,
+    loss_diverged,
+    restore,
+    weight_diverged,
+)
+from deltaprop.train.engines.loading import online_epoch_kernel, require_kernels
+
+
+class OnlineEngine:
+    """Batch size 1, SGD: each epoch is one call of online_kernel.online_epoch."""
+
+    def __init__(self, work: Workload) -> None:
+        K = require_kernels()
+        self.kernel = online_epoch_kernel()
+        self.work = work
+        net, source = work.net, arrays_of(work.source, self)
+        self.X, self.T = np.ascontiguousarray(source.X), np.ascontiguousarray(source.T)
+        dt, sizes = net.dtype, net.sizes
+        # Offsets are uint64 for the kernel's sake (see online_kernel's docstring).
+        self.sizes = np.array(sizes, dtype=np.uint64)
+        self.zoff = np.concatenate([[0], np.cumsum(sizes)]).astype(np.uint64)
+        counts = [p.size for p in net.parameters()]
+        self.poff = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+        self.woff = self.poff[0:-1:2].astype(np.uint64)
+        self.acts = np.array([K.ACTIVATIONS.index(ly.activation.name) for ly in net.layers])
+        self.loss = K.LOSSES.index(net.loss_function.name)
+        self.acc = K.ACCURACY_RULES.index(work.accuracy)
+        self.variants = K.SGD_VARIANTS
+        self.params = np.empty((2, self.poff[-1]), dtype=dt)
+        self.mom = np.zeros(self.poff[-1], dtype=dt)
+        self.z = np.empty(self.zoff[-1], dtype=dt)
+        self.dl = np.empty(self.zoff[-1], dtype=dt)
+        self.a_out = np.empty(max(sizes[1:]), dtype=dt)  # every layer's a passes through
+        self.hp = np.empty(4, dtype=dt)
+        self.c = K.constants(dt)
+        self.in_order = np.arange(self.X.shape[0], dtype=np.int64)
+
+    def _views(self, flat: Array, params: Sequence[Array]) -> list[Array]:
+        return [
+            flat[a:b].reshape(p.shape) for a, b, p in zip(self.poff[:-1], self.poff[1:], params)
+        ]
+
+    def run_epoch(
+        self,
+        order: Array | None,
+        on_batch: BatchHook | None = None,
+        first_batch: int = 0,
+        loss_sum: float = 0.0,
+        correct: float = 0.0,
+    ) -> EpochResult:
+        """Train one epoch in ``order`` (None: as stored). ``on_batch`` is never needed:
+        the chooser sends callbacks that watch batches to the batch engine, and so
+        checkpoints within an epoch, the only way to resume from the middle of one."""
+        if first_batch:
+            raise ValueError("the online engine trains whole epochs only")
+        opt: SGD = self.work.optimizer  # type: ignore[assignment]
+        params = self.work.net.parameters()
+        for view, p in zip(self._views(self.params[0], params), params):
+            np.copyto(view, p)
+        mode = self.variants.index(opt.variant)
+        state = opt.ensure_state(params) if mode else None
+        if state is not None:
+            for view, st in zip(self._views(self.mom, params), state):
+                np.copyto(view, st["momentum_buffer"])
+        self.hp[:] = opt.step_constants()
+        status, done, loss_sum, correct, src = self.kernel(
+            self.X,
+            self.T,
+            self.in_order if order is None else order,
+            self.params,
+            self.sizes,
+            self.woff,
+            self.zoff,
+            self.acts,
+            self.loss,
+            self.acc,
+            self.hp,
+            opt.weight_decay != 0,
+            mode,
+            opt.steps == 0,
+            self.mom,
+            self.z,
+            self.dl,
+            self.a_out,
+            self.c,
+        )
+        # Leave weights and optimizer exactly as the reference engine would have.
+        opt.steps += done + (status == 2)
+        restore(params, self._views(self.params[src], params))
+        if state is not None:
+            restore([st["momentum_buffer"] for st in state], self._views(self.mom, params))
+        if status == 1:
+            return loss_diverged(done, self._loss_of_example(order, done), loss_sum, correct)
+        if status == 2:
+            return weight_diverged(done, loss_sum, correct)
+        return EpochResult(loss_sum, float(correct))
+
+    def _loss_of_example(self, order: Array | None, k: int) -> float:
+        row = k if order is None else int(order[k])
+        net = self.work.net
+        fp = net.forward(self.X[row : row + 1])
+        with np.errstate(all="ignore"):
+            return net.loss_of(fp, self.T[row : row + 1])

@@ -1,8 +1,10 @@
 """Checkpoints: resuming in a new process is bit-identical, SIGKILL leaves a loadable file and
 no temporaries, corrupt files and mismatched resumes are refused with clear messages."""
 
+import importlib.util
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -347,3 +349,44 @@ def test_a_leftover_temporary_file_is_swept_by_the_next_write(tmp_path):
     small_fit(tmp_path)
     assert not leftover.exists() and unrelated.exists()
     load_checkpoint(tmp_path / "ckpt")
+
+
+# ------------------------------------------------------------------ checkpoints from 0.1
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+def _old_checkpoint_maker():
+    spec = importlib.util.spec_from_file_location(
+        "make_old_checkpoint", FIXTURES / "make_old_checkpoint.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+old_checkpoints = _old_checkpoint_maker()
+
+
+@pytest.mark.parametrize("name", sorted(old_checkpoints.CASES))
+def test_a_checkpoint_written_by_deltaprop_0_1_resumes_bit_for_bit(tmp_path, name):
+    """tests/fixtures/old_checkpoints/ holds checkpoints deltaprop 0.1 wrote when these fits
+    were interrupted (see make_old_checkpoint.py). Resumed today, each ends exactly where the
+    uninterrupted fit does, and exactly where today's own checkpoint of that moment leads."""
+    old = FIXTURES / "old_checkpoints" / f"{name}.dpc"
+    shutil.copy(old, tmp_path / "old")
+    resumed, resumed_history = old_checkpoints.train(name, tmp_path / "old", "resume")
+    # Today's code, interrupted at the same moment, writes the same state...
+    assert old_checkpoints.train(name, tmp_path / "today", "interrupted")[1] is None
+    net_old, state_old, _ = load_checkpoint(old)
+    net_today, state_today, _ = load_checkpoint(tmp_path / "today")
+    assert (state_old.epoch, state_old.batch) == (state_today.epoch, state_today.batch)
+    assert (state_old.epoch, state_old.batch) != (0, 0)
+    for p, q in zip(net_old.parameters(), net_today.parameters()):
+        np.testing.assert_array_equal(p, q)
+    # ...and resuming either gives the weights and history of the uninterrupted fit.
+    again, again_history = old_checkpoints.train(name, tmp_path / "today", "resume")
+    straight, straight_history = old_checkpoints.train(name, tmp_path / "straight", "straight")
+    for net in (resumed, again):
+        for p, q in zip(net.parameters(), straight.parameters()):
+            np.testing.assert_array_equal(p, q)
+    assert resumed_history == again_history == straight_history

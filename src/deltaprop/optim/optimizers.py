@@ -116,6 +116,7 @@ class Optimizer:
     def reset(self) -> None:
         """Forget all state (moment buffers, step count); hyperparameters are kept."""
         self.steps = 0
+        self._constants: tuple[float, ...] = ()
         self._state: list[dict[str, np.ndarray]] | None = None
         self._layout: list[tuple[tuple[int, ...], np.dtype]] = []
 
@@ -179,6 +180,12 @@ class Optimizer:
         d += g
         return d
 
+    def step_constants(self) -> tuple[float, ...]:
+        """The Python floats the update of step t = ``steps`` uses, which ``step`` computes
+        once per step (as ``_constants``) for every parameter's ``_update``, and the fused
+        kernels read too; () for an optimizer that computes none ahead."""
+        return ()
+
     def _update(self, p: np.ndarray, g: np.ndarray, st: dict[str, np.ndarray]) -> None:
         raise NotImplementedError
 
@@ -216,6 +223,7 @@ class Optimizer:
                     f"{owner}: grads[{i}] has shape {np.shape(g)} but params[{i}] has {shape}"
                 )
         self.steps += 1
+        self._constants = self.step_constants()
         for p, g, st in zip(params, grads, self._state, strict=True):
             self._update(p, g, st)
 
@@ -332,8 +340,7 @@ class SGD(Optimizer):
         return "nesterov" if self.nesterov else "momentum"
 
     def step_constants(self) -> tuple[float, float, float, float]:
-        """The Python floats a step uses, as ``step`` computes them (the fused kernels take
-        them from here too): lr, weight_decay, momentum and 1 - dampening."""
+        """lr, weight_decay, momentum and 1 - dampening (see Optimizer.step_constants)."""
         return (self.lr, self.weight_decay, self.momentum, 1.0 - self.dampening)
 
     def _update(self, p: np.ndarray, g: np.ndarray, st: dict[str, np.ndarray]) -> None:
@@ -345,7 +352,7 @@ class SGD(Optimizer):
                 np.copyto(buf, d)
             else:
                 buf *= mu
-                buf += np.multiply(d, self.step_constants()[3], out=tmp)
+                buf += np.multiply(d, self._constants[3], out=tmp)
             d = np.add(d, np.multiply(buf, mu, out=tmp), out=tmp) if self.nesterov else buf
         np.subtract(p, np.multiply(d, self.lr, out=tmp), out=p)
 
@@ -469,10 +476,9 @@ class Adam(Optimizer):
         return ("exp_avg", "exp_avg_sq", "max_exp_avg_sq")[: 3 if self.amsgrad else 2]
 
     def step_constants(self) -> tuple[float, ...]:
-        """The Python floats step t = ``steps`` uses, as ``step`` computes them (the fused
-        kernels take them from here too): lr, weight_decay, w = 1 - β1 (the first moment's
-        lerp weight), 1 - w, β2, 1 - β2, √(1 - β2^t), eps, lr / (1 - β1^t) and
-        1 - lr·weight_decay (the decoupled decay)."""
+        """lr, weight_decay, w = 1 - β1 (the first moment's lerp weight), 1 - w, β2, 1 - β2,
+        √(1 - β2^t), eps, lr / (1 - β1^t) and 1 - lr·weight_decay (the decoupled decay), for
+        step t = ``steps`` (see Optimizer.step_constants)."""
         (beta1, beta2), t, lr = self.betas, self.steps, self.lr
         w = 1.0 - beta1
         return (
@@ -489,7 +495,7 @@ class Adam(Optimizer):
         )
 
     def _update(self, p: np.ndarray, g: np.ndarray, st: dict[str, np.ndarray]) -> None:
-        _, _, w, _, beta2, one_minus_beta2, bias2, eps, step_size, decay = self.step_constants()
+        _, _, w, _, beta2, one_minus_beta2, bias2, eps, step_size, decay = self._constants
         tmp, den, m, v = st["_tmp"], st["_aux"], st["exp_avg"], st["exp_avg_sq"]
         if self.decoupled:
             if self.weight_decay != 0:

@@ -1,5 +1,7 @@
 """How the fast engines meet their environment: a cheap ``import deltaprop``, training without
-Numba, and Numba without a writable cache. (Their numbers: tests/test_kernels.py.)"""
+Numba, and Numba without a writable cache; and the interface every engine offers (a Workload
+in, EpochResults out, step observers on the reference engine). (Their numbers:
+tests/test_kernels.py.)"""
 
 from __future__ import annotations
 

@@ -71,8 +71,9 @@ def fit(
     verbose: show a progress bar with the loss and accuracy.
     engine: "auto" (default) trains on the fastest engine that can run this configuration;
         "reference" on the readable NumPy path (Network.forward/backward, Optimizer.step);
-        "online" or "batch" demand that fast engine and raise ValueError if it cannot run.
-        All give the same weights to rounding; see :mod:`deltaprop.train.engines.choose`.
+        "online" or "batch" demand that fast engine and raise ValueError if it cannot run
+        (without Numba, "batch" runs the reference engine, which computes what it would on
+        NumPy). All give the same weights to rounding; see :mod:`deltaprop.train.engines.choose`.
     checkpoint: a file to write every ``checkpoint_every`` epochs (and, if given, every
         ``checkpoint_every_batches`` batches within an epoch), atomically: weights, optimizer
         and schedule state, the random generator, the position and the history.

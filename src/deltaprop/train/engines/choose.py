@@ -22,6 +22,7 @@ raises.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from types import ModuleType
 
 import numpy as np
 
@@ -92,12 +93,12 @@ def _online_problem(
     return None
 
 
-def _kernels_problem(net: FeedForward, kernels: object) -> str | None:
+def _kernels_problem(net: FeedForward, kernels: ModuleType | None) -> str | None:
     if kernels is None:
         return "Numba is not available"
     names = [layer.activation.name for layer in net.layers]
-    unknown = [a for a in names if a not in kernels.ACTIVATIONS]  # type: ignore[attr-defined]
-    if net.loss_function.name not in kernels.LOSSES:  # type: ignore[attr-defined]
+    unknown = [a for a in names if a not in kernels.ACTIVATIONS]
+    if net.loss_function.name not in kernels.LOSSES:
         unknown.append(net.loss_function.name)
     return f"the kernels have no code for {unknown[0]!r}" if unknown else None
 

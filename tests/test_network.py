@@ -365,3 +365,32 @@ def test_scipy_lbfgs_can_train_through_the_flat_vector():
     )
     net.set_parameter_vector(result.x)
     assert net.loss(X, T) < 1e-3 and net.accuracy(X, T) == 1.0
+
+
+def test_layer_specs_describe_every_layer_for_an_exporter():
+    net = dp.Network(
+        [3, 4, 5, 2],
+        activation=["leaky_relu", "elu"],
+        output_activation="softmax",
+        loss="cross_entropy",
+        seed=0,
+    )
+    specs = net.layer_specs()
+    assert [(s.n_in, s.n_out, s.activation) for s in specs] == [
+        (3, 4, "leaky_relu"),
+        (4, 5, "elu"),
+        (5, 2, "softmax"),
+    ]
+    assert specs[0].constants == {"negative_slope": 0.01}
+    assert specs[1].constants == {"alpha": 1.0} and specs[2].constants == {}
+    assert all(s.W is ly.W and s.b is ly.b for s, ly in zip(specs, net.layers))
+    # The constants are the ones h computes with: rebuild leaky_relu and elu from them.
+    a = np.linspace(-3, 3, 13)
+    slope, alpha = specs[0].constants["negative_slope"], specs[1].constants["alpha"]
+    assert np.array_equal(np.where(a > 0, a, slope * a), net.layers[0].activation.forward(a))
+    assert np.allclose(
+        np.where(a > 0, a, alpha * np.expm1(a)),
+        net.layers[1].activation.forward(a),
+        rtol=0,
+        atol=1e-15,
+    )

@@ -16,8 +16,8 @@ its passes under ``np.errstate(under="ignore")``.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -31,7 +31,9 @@ ELU_ALPHA = 1.0
 class Activation:
     """An activation h with its derivative expressed through the output z = h(a).
 
-    ``formula`` and ``derivative_formula`` are the textbook expressions, used by explanations.
+    ``formula`` and ``derivative_formula`` are the textbook expressions, used by explanations;
+    ``constants`` the fixed numbers in h (leaky_relu's negative slope, elu's α), by the names
+    PyTorch and ONNX give them, for whoever rebuilds h elsewhere (export).
     """
 
     name: str
@@ -40,6 +42,7 @@ class Activation:
     formula: str
     derivative_formula: str
     elementwise: bool = True
+    constants: Mapping[str, float] = field(default_factory=dict, compare=False)
 
     def __repr__(self) -> str:
         return f"Activation({self.name!r})"
@@ -142,6 +145,7 @@ ACTIVATIONS: dict[str, Activation] = {
             leaky_relu_derivative,
             f"a if a>0 else {LEAKY_RELU_SLOPE}a",
             f"1 if z>0 else {LEAKY_RELU_SLOPE}",
+            constants={"negative_slope": LEAKY_RELU_SLOPE},
         ),
         Activation(
             "elu",
@@ -149,6 +153,7 @@ ACTIVATIONS: dict[str, Activation] = {
             elu_derivative,
             f"a if a>0 else {ELU_ALPHA:g}(e^a-1)",
             f"1 if z>0 else z+{ELU_ALPHA:g}",
+            constants={"alpha": ELU_ALPHA},
         ),
         Activation("softplus", softplus, softplus_derivative, "log(1+e^a)", "1-e^-z"),
         Activation("identity", identity, identity_derivative, "a", "1"),

@@ -50,6 +50,18 @@ class Layer:
         return f"Layer({self.n_in} -> {self.n_out}, {self.activation.name})"
 
 
+class LayerSpec(NamedTuple):
+    """One layer as an exporter rebuilds it: ``W`` (n_out, n_in) and ``b`` (the layer's own
+    arrays, not copies), then h by name with its fixed ``constants`` (see Activation)."""
+
+    n_in: int
+    n_out: int
+    activation: str
+    constants: dict[str, float]
+    W: Array
+    b: Array
+
+
 class ForwardPass(NamedTuple):
     """Everything forwarding computed: ``a[l]`` net inputs of layer l, ``z[l + 1]`` its outputs.
 
@@ -185,6 +197,16 @@ class FeedForward:
     @property
     def n_parameters(self) -> int:
         return sum(layer.W.size + layer.b.size for layer in self.layers)
+
+    def layer_specs(self) -> list[LayerSpec]:
+        """The layers, inputs first, as plain descriptions: what an export (ONNX, PyTorch)
+        reads, so that it needs nothing else of the network."""
+        return [
+            LayerSpec(
+                ly.n_in, ly.n_out, ly.activation.name, dict(ly.activation.constants), ly.W, ly.b
+            )
+            for ly in self.layers
+        ]
 
     def parameters(self) -> list[Array]:
         """[W_0, b_0, W_1, b_1, ...]: the arrays an optimizer updates in place."""

@@ -9,7 +9,6 @@ import contextlib
 import ctypes
 import glob
 import os
-import secrets
 import time
 from pathlib import Path
 
@@ -31,7 +30,9 @@ def write_atomically(path: str | os.PathLike, data: bytes) -> None:
 
 
 def _temporary_name(path: Path) -> Path:
-    return path.parent / f".{path.name}.{secrets.token_hex(6)}.tmp"
+    # os.urandom is what secrets.token_hex reads; importing secrets would cost every
+    # `import deltaprop` 7 ms (hmac, hashlib, random) for these 12 hex digits.
+    return path.parent / f".{path.name}.{os.urandom(6).hex()}.tmp"
 
 
 def _write_unnamed(path: Path, data: bytes) -> bool:

@@ -11,6 +11,7 @@ from deltaprop.cli import UsageError
 from deltaprop.commands import _common
 from deltaprop.optim import schedules
 from deltaprop.optim.optimizers import Optimizer, get_optimizer
+from deltaprop.train.engines.choose import ENGINES
 
 OPTIMIZERS = ("sgd", "rmsprop", "adam", "adamw", "adagrad")
 SCHEDULES = ("none", "step", "exponential", "cosine", "plateau")
@@ -102,7 +103,7 @@ def add_optimisation_options(p: argparse.ArgumentParser) -> None:
     )
     opt.add_argument(
         "--engine",
-        choices=("auto", "reference", "online", "batch"),
+        choices=ENGINES,
         default="auto",
         help="training engine: the fused Numba kernels (online, batch), the readable NumPy "
         "path (reference), or auto: the kernels unless the run is too small to repay "

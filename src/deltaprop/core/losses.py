@@ -187,42 +187,9 @@ def prepare_targets(loss: Loss, T: object, n_examples: int, n_outputs: int, dtyp
     Cross-entropy also takes integer class labels, one per example, turned into one-hot rows.
     Raises ValueError naming the problem before anything is computed with the targets.
     """
-    T = np.asarray(T)
-    if T.dtype.kind not in "biuf":
-        raise ValueError(
-            f"targets must be numeric; received an array of dtype {T.dtype}. "
-            "Encode class names as integer labels or one-hot rows first."
-        )
-    if T.ndim == 0 or T.ndim > 2:
-        raise ValueError(
-            f"targets must be 1-D (one value or label per example) or 2-D "
-            f"(n_examples, {n_outputs}). Received: shape {T.shape}"
-        )
-    if T.shape[0] != n_examples:
-        raise ValueError(
-            f"X has {n_examples} rows but the targets have {T.shape[0]}; "
-            "expected one target row per example"
-        )
-    if not np.all(np.isfinite(T)):
-        raise ValueError("targets contain NaN or inf; expected finite numbers")
-
+    T = _checked_array(np.asarray(T), n_examples, n_outputs)
     if T.ndim == 1 and loss.name == "cross_entropy":
-        if T.dtype.kind == "f" and not np.all(T == np.round(T)):
-            raise ValueError(
-                "1-D targets for cross_entropy are class labels and must be whole numbers. "
-                f"Received values such as {T[T != np.round(T)][0]!r}"
-            )
-        labels = T.astype(np.int64)
-        bad = (labels < 0) | (labels >= n_outputs)
-        if np.any(bad):
-            raise ValueError(
-                f"class labels must lie in [0, {n_outputs - 1}] for a network with {n_outputs} "
-                f"outputs. Received: label {labels[bad][0]}"
-            )
-        onehot = np.zeros((n_examples, n_outputs), dtype=dtype)
-        onehot[np.arange(n_examples), labels] = 1
-        return onehot
-
+        return _one_hot_labels(T, n_examples, n_outputs, dtype)
     if T.ndim == 1:
         if n_outputs != 1:
             raise ValueError(
@@ -243,13 +210,59 @@ def prepare_targets(loss: Loss, T: object, n_examples: int, n_outputs: int, dtyp
                 f"Received values from {T.min()!r} to {T.max()!r}"
             )
     if loss.name == "cross_entropy":
-        sums = T.sum(axis=1)
-        if not np.allclose(sums, 1.0, rtol=0, atol=1e-6):
-            row = int(np.argmax(np.abs(sums - 1.0)))
-            raise ValueError(
-                "cross_entropy target rows must sum to 1 (one-hot or a distribution). "
-                f"Received: row {row} sums to {sums[row]!r}"
-            )
-        # The output delta t - o is exact only for rows summing to exactly 1.
-        return np.asarray(T / sums[:, None], dtype=dtype)
+        return _distribution_rows(T, dtype)
     return np.asarray(T, dtype=dtype)
+
+
+def _checked_array(T: Array, n_examples: int, n_outputs: int) -> Array:
+    """T itself, once it is a finite numeric 1-D or 2-D array with one row per example."""
+    if T.dtype.kind not in "biuf":
+        raise ValueError(
+            f"targets must be numeric; received an array of dtype {T.dtype}. "
+            "Encode class names as integer labels or one-hot rows first."
+        )
+    if T.ndim == 0 or T.ndim > 2:
+        raise ValueError(
+            f"targets must be 1-D (one value or label per example) or 2-D "
+            f"(n_examples, {n_outputs}). Received: shape {T.shape}"
+        )
+    if T.shape[0] != n_examples:
+        raise ValueError(
+            f"X has {n_examples} rows but the targets have {T.shape[0]}; "
+            "expected one target row per example"
+        )
+    if not np.all(np.isfinite(T)):
+        raise ValueError("targets contain NaN or inf; expected finite numbers")
+    return T
+
+
+def _one_hot_labels(T: Array, n_examples: int, n_outputs: int, dtype) -> Array:
+    """Class labels 0..n_outputs-1, one per example, as one-hot rows."""
+    if T.dtype.kind == "f" and not np.all(T == np.round(T)):
+        raise ValueError(
+            "1-D targets for cross_entropy are class labels and must be whole numbers. "
+            f"Received values such as {T[T != np.round(T)][0]!r}"
+        )
+    labels = T.astype(np.int64)
+    bad = (labels < 0) | (labels >= n_outputs)
+    if np.any(bad):
+        raise ValueError(
+            f"class labels must lie in [0, {n_outputs - 1}] for a network with {n_outputs} "
+            f"outputs. Received: label {labels[bad][0]}"
+        )
+    onehot = np.zeros((n_examples, n_outputs), dtype=dtype)
+    onehot[np.arange(n_examples), labels] = 1
+    return onehot
+
+
+def _distribution_rows(T: Array, dtype) -> Array:
+    """Probability rows that sum to 1 (to 1e-6), renormalised to sum to it exactly."""
+    sums = T.sum(axis=1)
+    if not np.allclose(sums, 1.0, rtol=0, atol=1e-6):
+        row = int(np.argmax(np.abs(sums - 1.0)))
+        raise ValueError(
+            "cross_entropy target rows must sum to 1 (one-hot or a distribution). "
+            f"Received: row {row} sums to {sums[row]!r}"
+        )
+    # The output delta t - o is exact only for rows summing to exactly 1.
+    return np.asarray(T / sums[:, None], dtype=dtype)

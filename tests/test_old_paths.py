@@ -17,6 +17,19 @@ def test_every_old_module_path_is_the_module_that_holds_its_code_now(old):
     assert module.__name__ == MOVED[old]
 
 
+def test_importing_every_old_path_leaves_the_public_names_as_they_were():
+    for old in MOVED:
+        importlib.import_module(f"deltaprop.{old}")
+    assert dp.gradcheck is importlib.import_module("deltaprop.core.gradcheck").gradcheck
+    assert callable(dp.gradcheck) and callable(dp.fit) and callable(dp.explain)
+    code = "; ".join(
+        [f"import deltaprop.{old}" for old in sorted(MOVED)]
+        + ["import deltaprop as dp", "print(type(dp.gradcheck).__name__)"]
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "function"
+
+
 def test_names_import_from_the_old_paths_as_readme_0_1_showed_them():
     from deltaprop.datasets import Scaler, one_hot, train_test_split
     from deltaprop.optimizers import SGD

@@ -52,5 +52,15 @@ class _Alias:
 
 
 def install() -> None:
+    """Make the old paths importable; called once ``import deltaprop`` has run.
+
+    An old path whose new module is already loaded goes straight into ``sys.modules``: were it
+    loaded through the finder, the import system would then set it as an attribute of the
+    package, and ``deltaprop.gradcheck`` (the old module) would shadow ``dp.gradcheck`` (the
+    function). The finder serves the rest (the data modules, loaded on first use).
+    """
+    for old, new in MOVED.items():
+        if new in sys.modules:
+            sys.modules.setdefault(f"deltaprop.{old}", sys.modules[new])
     if not any(isinstance(finder, _Alias) for finder in sys.meta_path):
         sys.meta_path.append(_Alias())

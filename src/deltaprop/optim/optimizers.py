@@ -81,7 +81,8 @@ class SGD(Optimizer):
         return (self.lr, self.weight_decay, self.momentum, 1.0 - self.dampening)
 
     def _update(self, p: np.ndarray, g: np.ndarray, st: dict[str, np.ndarray]) -> None:
-        tmp, mu = st["_tmp"], self.momentum
+        lr, _, mu, undamped = self._constants
+        tmp = st["_tmp"]
         d = self._grad(p, g, st)
         if mu != 0:
             buf = st["momentum_buffer"]
@@ -89,9 +90,9 @@ class SGD(Optimizer):
                 np.copyto(buf, d)
             else:
                 buf *= mu
-                buf += np.multiply(d, self._constants[3], out=tmp)
+                buf += np.multiply(d, undamped, out=tmp)
             d = np.add(d, np.multiply(buf, mu, out=tmp), out=tmp) if self.nesterov else buf
-        np.subtract(p, np.multiply(d, self.lr, out=tmp), out=p)
+        np.subtract(p, np.multiply(d, lr, out=tmp), out=p)
 
 
 class RMSprop(Optimizer):

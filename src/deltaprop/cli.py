@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from deltaprop._version import __version__
 from deltaprop.errors import DataError, ModelFileError
 
-COMMANDS = ("train", "evaluate", "predict", "info", "gradcheck", "explain")
+COMMANDS = ("train", "evaluate", "predict", "info", "gradcheck", "explain", "playground")
 
 
 class UsageError(Exception):

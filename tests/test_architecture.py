@@ -16,7 +16,10 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "src" / "deltaprop"
 # Third-party packages heavy enough to import only when used (see docs/architecture.md).
-HEAVY = {"numba", "matplotlib", "sklearn", "scipy", "safetensors", "tqdm", "onnx", "torch"}
+HEAVY = {
+    "numba", "matplotlib", "sklearn", "scipy", "safetensors", "tqdm", "onnx", "torch",
+    "starlette", "uvicorn",  # the playground's web server
+}
 MAX_FUNCTION_LINES = 100
 MAX_MODULE_LINES = 500
 LENGTH_REASON = "Length:"  # a module docstring line starting so explains a longer module

@@ -14,6 +14,7 @@ with warnings.catch_warnings():
     # Newer Starlette prefers httpx2 for its TestClient; httpx works the same.
     warnings.simplefilter("ignore")
     from starlette.testclient import TestClient  # noqa: E402
+    from starlette.websockets import WebSocketDisconnect  # noqa: E402
 
 import deltaprop as dp  # noqa: E402
 from deltaprop.cli import main  # noqa: E402
@@ -44,7 +45,9 @@ def send(ws, kind, **fields):
 
 def test_the_page_and_its_files_are_served_from_the_package(client):
     page = client.get("/")
-    assert page.status_code == 200 and '<script type="module" src="/static/js/main.js">' in page.text
+    assert (
+        page.status_code == 200 and '<script type="module" src="/static/js/main.js">' in page.text
+    )
     for path in ("/static/js/main.js", "/static/js/network.js", "/static/playground.css"):
         assert client.get(path).status_code == 200, path
     # Nothing is fetched from elsewhere: every src and href is local.
@@ -121,10 +124,14 @@ def test_the_classic_step_shows_what_deltaprop_explain_prints(client, capsys):
         for block in group:
             for line in block["lines"]:
                 # `deltaprop explain` breaks long lines at " = "; the page keeps them whole.
-                assert line in printed or line.split(" = ")[0] in printed[0] or any(
-                    p.startswith(line.split(" = ")[0] + " ") for p in printed
+                assert (
+                    line in printed
+                    or line.split(" = ")[0] in printed[0]
+                    or any(p.startswith(line.split(" = ")[0] + " ") for p in printed)
                 ), line
-    assert "δ_o1 = o1(1 − o1)(t1 − o1) = 0.7514 × (1 − 0.7514) × (0.01 − 0.7514) = −0.1385" in printed
+    assert (
+        "δ_o1 = o1(1 − o1)(t1 − o1) = 0.7514 × (1 − 0.7514) × (0.01 − 0.7514) = −0.1385" in printed
+    )
     assert shown["units"]["o1"][1]["lines"] == [
         "δ_o1 = o1(1 − o1)(t1 − o1) = 0.7514 × (1 − 0.7514) × (0.01 − 0.7514) = −0.1385"
     ]
@@ -139,8 +146,16 @@ def test_bad_messages_get_an_error_frame_and_the_connection_goes_on(client, capl
             ("[1, 2]", "bad_message", 'an object with a "type"'),
             ('{"type": "fly"}', "bad_message", "unknown message type 'fly'"),
             ('{"type": "settings", "settings": 3}', "bad_message", '"settings" must be an object'),
-            ('{"type": "settings", "settings": {"shape": "2-100-2"}}', "bad_input", "1 to 64 units"),
-            ('{"type": "settings", "settings": {"shape": "1,1,1,1,1,1,1,1,1"}}', "bad_input", "at most 8"),
+            (
+                '{"type": "settings", "settings": {"shape": "2-100-2"}}',
+                "bad_input",
+                "1 to 64 units",
+            ),
+            (
+                '{"type": "settings", "settings": {"shape": "1,1,1,1,1,1,1,1,1"}}',
+                "bad_input",
+                "at most 8",
+            ),
             ('{"type": "settings", "settings": {"lr": -1}}', "bad_input", "lr: expected a number"),
             ('{"type": "upload_csv", "name": "x.csv", "data": "@@@"}', "bad_message", "base64"),
             ('{"type": "load_model", "data": "bm90IGEgbW9kZWw="}', "bad_input", "not a"),
@@ -204,9 +219,10 @@ def test_csv_upload_model_download_and_load(client, tmp_path):
 
 
 def test_a_socket_from_another_site_is_refused(client):
-    with pytest.raises(Exception), client.websocket_connect(
-        "/ws", headers={"origin": "http://evil.example"}
-    ) as ws:
+    with (
+        pytest.raises(WebSocketDisconnect),
+        client.websocket_connect("/ws", headers={"origin": "http://evil.example"}) as ws,
+    ):
         ws.receive_json()
 
 

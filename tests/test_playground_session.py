@@ -144,8 +144,12 @@ def test_play_trains_as_fit_does_and_reset_replays_the_same_run():
     assert run.train_for(10.0, max_epochs=3) == 3 and run.epoch == 3
     twin = session(dataset="moons", shape="2-6-2", batch=8, lr=0.1)
     twin.net.fit(
-        twin.problem.X_train, twin.problem.T_train, optimizer=twin.optimizer, epochs=3,
-        batch_size=8, engine=run.engine_name,
+        twin.problem.X_train,
+        twin.problem.T_train,
+        optimizer=twin.optimizer,
+        epochs=3,
+        batch_size=8,
+        engine=run.engine_name,
     )
     for mine, theirs in zip(run.net.parameters(), twin.net.parameters()):
         np.testing.assert_allclose(mine, theirs, rtol=1e-10, atol=1e-12)
@@ -214,7 +218,9 @@ def test_the_model_file_loads_with_dp_load_and_continues_the_run(tmp_path):
     content = run.model_bytes()
     (tmp_path / "m.safetensors").write_bytes(content)
     net = dp.load(tmp_path / "m.safetensors")
-    np.testing.assert_array_equal(net.predict(run.problem.X_test), run.net.predict(run.problem.X_test))
+    np.testing.assert_array_equal(
+        net.predict(run.problem.X_test), run.net.predict(run.problem.X_test)
+    )
     assert net.metadata["playground"]["epoch"] == 2
     other = session(dataset="circles")
     other.load_model(content)

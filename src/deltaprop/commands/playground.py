@@ -10,6 +10,9 @@ import time
 import webbrowser
 
 from deltaprop.cli import UsageError
+from deltaprop.playground.problems import read_csv_upload
+from deltaprop.playground.session import Session
+from deltaprop.playground.settings import Settings
 
 HELP = "train a small network live in a local web page: every δ and Δw, step by step"
 EXAMPLES = """examples:
@@ -22,9 +25,7 @@ EXAMPLES = """examples:
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
-    p.add_argument(
-        "--port", type=_port, default=8765, help="port (default 8765; 0: any)"
-    )
+    p.add_argument("--port", type=_port, default=8765, help="port (default 8765; 0: any)")
     p.add_argument("--no-browser", action="store_true", help="do not open a browser")
     p.add_argument("--data", metavar="FILE", help="a CSV to start with (header row, target last)")
 
@@ -53,13 +54,9 @@ def run(args: argparse.Namespace) -> int:
     import uvicorn
 
     from deltaprop.playground.server import create_app
-    from deltaprop.playground.session import Session
-    from deltaprop.playground.settings import Settings
 
     upload = None
     if args.data:
-        from deltaprop.playground.problems import read_csv_upload
-
         try:
             with open(args.data, "rb") as f:
                 upload = read_csv_upload(args.data, f.read())

@@ -72,8 +72,12 @@ def grids(session: Session) -> dict[str, Any] | None:
         small = net.forward(_plane(extent, UNIT_GRID))
         large = net.forward(_plane(extent, OUTPUT_GRID))
     hidden = [f32(z.T) for z in small.z[1:-1]]
-    return {"unit_cells": UNIT_GRID, "output_cells": OUTPUT_GRID, "hidden": hidden,
-            "output": f32(large.output.T)}
+    return {
+        "unit_cells": UNIT_GRID,
+        "output_cells": OUTPUT_GRID,
+        "hidden": hidden,
+        "output": f32(large.output.T),
+    }
 
 
 def _points(X: Array, labels: Array | None, T: Array) -> dict[str, Any]:

@@ -150,7 +150,8 @@ def read_csv_upload(name: str, content: bytes) -> Dataset:
             dataset = load_dataset(str(path))
         except (ValueError, OSError) as exc:
             # The reader names the file by its path; the user knows it by its name.
-            raise ValueError(str(exc).replace(str(path), base).replace(folder + os.sep, ""))
+            message = str(exc).replace(str(path), base).replace(folder + os.sep, "")
+            raise ValueError(message) from None
     if dataset.y is None:
         raise ValueError(f"{base}: no target column to learn from")
     dataset.name = base

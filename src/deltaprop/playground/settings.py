@@ -32,9 +32,9 @@ OUTPUT_ACTIVATIONS = tuple(ACTIVATIONS)
 MAX_UNITS = 64
 MAX_HIDDEN_LAYERS = 8
 MAX_POINTS = 2000
-SPEEDS = (1, 10, 100, 0)
+SPEEDS = (1, 10, 100, 0)  # epochs per frame at most; 0: as many as fit in a frame
 # How the worked example trains unless told otherwise: the seed's online loop, η = 0.5.
-CLASSIC_TRAINING = {"optimizer": "sgd", "lr": 0.5, "batch": 1, "l2": 0.0}  # epochs per frame at most; 0: as many as fit in a frame
+CLASSIC_TRAINING = {"optimizer": "sgd", "lr": 0.5, "batch": 1, "l2": 0.0}
 
 
 @dataclass(frozen=True)
@@ -138,7 +138,7 @@ def _choice(key: str, value: object, choices: tuple[str, ...]) -> str:
 
 
 def _shape(value: object) -> tuple[int | None, tuple[int, ...], int | None]:
-    """"2-8-8-2" (inputs, hidden..., outputs) or a list of hidden sizes "8,8" / [8, 8]."""
+    """ "2-8-8-2" (inputs, hidden..., outputs) or a list of hidden sizes "8,8" / [8, 8]."""
     if isinstance(value, (list, tuple)):
         parts, full = [str(v) for v in value], False
     else:
@@ -224,7 +224,9 @@ def parse_settings(values: Mapping[str, object], base: Settings | None = None) -
     changes: dict[str, Any] = {k: _SIMPLE[k](v) for k, v in values.items() if k in _SIMPLE}
     if "example" in values:
         example = values["example"]
-        changes["example"] = None if example in (None, "") else _choice("example", example, EXAMPLES)
+        changes["example"] = (
+            None if example in (None, "") else _choice("example", example, EXAMPLES)
+        )
     if changes.get("example") == "classic" and base.example != "classic":
         changes.update({k: v for k, v in CLASSIC_TRAINING.items() if k not in values})
     extra = dict(base.extra)

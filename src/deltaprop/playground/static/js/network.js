@@ -15,7 +15,7 @@ function el(tag, attrs = {}, parent = null) {
 }
 
 function boxSize(largest) {
-  if (largest <= 8) return [38, 14];
+  if (largest <= 8) return [38, 17];
   if (largest <= 16) return [24, 8];
   if (largest <= 32) return [14, 5];
   return [9, 3];
@@ -131,7 +131,7 @@ export class NetworkView {
       for (let j = 0; j < sizes[l]; j++) for (let i = 0; i < sizes[l - 1]; i++) {
         const w = W[j][i] * scale, path = this.edges[l - 1][j][i];
         path.setAttribute("stroke", css(w >= 0 ? POS : NEG, Math.min(1, 0.25 + Math.abs(w) / 2)));
-        path.setAttribute("stroke-width", (0.5 + Math.min(Math.abs(w), 4) * 1.3).toFixed(2));
+        path.setAttribute("stroke-width", (0.4 + Math.min(Math.abs(w), 5) * 0.8).toFixed(2));
       }
     }
     frame.deltas.forEach((deltas, li) => {

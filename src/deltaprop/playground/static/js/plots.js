@@ -25,8 +25,16 @@ export function heat(canvas, cells, colorAt) {
   ctx.drawImage(scratch, 0, 0, canvas.width, canvas.height);
 }
 
+// The output plane is painted paler than the points on it, so that every point shows.
+const PALE = 0.72;
+
 /** The colour of the output plane at cell i: class probabilities or a value. */
 export function outputColor(values, nOut, cells, data, range) {
+  const color = outputColorFull(values, nOut, cells, data, range);
+  return (i) => mix(color(i), PALE);
+}
+
+function outputColorFull(values, nOut, cells, data, range) {
   const n = cells * cells;
   return (i) => {
     if (data.task !== "classification") {

@@ -8,7 +8,7 @@ const $ = (id) => document.getElementById(id);
 const TRAINING_KEYS = new Set(["lr", "optimizer", "momentum", "batch", "l2", "speed"]);
 
 const page = { state: null, frame: null, step: null, curve: [], selection: null, running: false,
-  frames: 0, socket: null };
+  frames: 0, received: 0, socket: null };
 window.playground = page; // for the tests and the benchmark
 
 // ------------------------------------------------------------------ the socket
@@ -86,12 +86,25 @@ function onState(m) {
   onFrame(m.frame);
 }
 
+// Frames are drawn at the screen's pace: one that arrives while another waits replaces it
+// (its loss-curve points are kept), so a slow page skips frames rather than falling behind.
+let pending = null;
+
 function onFrame(f) {
-  page.frame = f;
-  page.frames += 1;
+  page.received = (page.received || 0) + 1;
   page.curve = f.curve_from === 0 ? f.curve.slice() : page.curve.concat(f.curve);
+  page.frame = f;
   setRunning(f.running);
   $("epoch").textContent = `epoch ${f.epoch}`;
+  if (!pending) requestAnimationFrame(draw);
+  pending = f;
+}
+
+function draw() {
+  const f = pending;
+  pending = null;
+  if (!f || !page.state) return;
+  page.frames += 1;
   const bpe = page.state.batches_per_epoch;
   $("substep").textContent = f.batch ? `batch ${f.batch} of ${bpe}` : (f.steps ? `${f.steps} steps` : "");
   $("train-loss").textContent = num(f.train_loss);

@@ -236,3 +236,36 @@ def test_the_playground_command_refuses_a_bad_port_and_data(tmp_path, capsys):
     err = capsys.readouterr().err
     assert err.startswith("deltaprop playground: error: ") and str(bad) in err
     assert len(err.strip().splitlines()) == 1
+
+
+def test_the_command_prints_its_address_serves_and_stops_on_ctrl_c():
+    import signal
+    import subprocess
+    import sys
+    import urllib.request
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "deltaprop", "playground", "--no-browser", "--port", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        url = proc.stdout.readline().strip()
+        assert url.startswith("http://127.0.0.1:") and url.endswith("/"), url
+        with urllib.request.urlopen(url, timeout=10) as response:
+            assert b"deltaprop playground" in response.read()
+    finally:
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=20)
+    assert proc.returncode == 0, err
+    assert "Traceback" not in err and "playground stopped" in err
+
+
+def test_a_host_beyond_this_machine_gets_a_warning(capsys, monkeypatch):
+    import uvicorn
+
+    monkeypatch.setattr(uvicorn.Server, "run", lambda self: None)  # do not actually listen
+    assert main(["playground", "--no-browser", "--host", "0.0.0.0", "--port", "0"]) == 2
+    err = capsys.readouterr().err
+    assert "warning: listening on 0.0.0.0" in err and "could not listen" in err

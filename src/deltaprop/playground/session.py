@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import math
 import tempfile
+import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -258,8 +259,6 @@ class Session:
         """Train whole epochs for about ``seconds`` (at least one, at most ``max_epochs``
         when > 0) and return how many; an epoch begun by Step is finished first, on the
         reference engine, from where Step left it."""
-        import time
-
         start, done = time.perf_counter(), 0
         if self.batch:
             engine = ReferenceEngine(self._workload())

@@ -53,7 +53,12 @@ function connect() {
 const HANDLERS = {
   state(m) { onState(m); },
   frame(m) { onFrame(m); },
-  step(m) { page.step = m; $("step-body").innerHTML = stepPanel(page.state, m); refreshInspector(); },
+  step(m) {
+    page.step = m;
+    $("step-body").innerHTML = stepPanel(page.state, m);
+    refreshInspector();
+    if (page.frame) view.update(page.frame, m);
+  },
   error(m) { say(m.message); if (m.kind === "diverged") setRunning(false); },
   model_file(m) { download(m.name, Uint8Array.from(atob(m.data), (c) => c.charCodeAt(0)), "application/octet-stream"); },
   markdown(m) { download(m.name, m.text, "text/markdown"); },
@@ -229,6 +234,10 @@ function wire() {
   }
   $("example").addEventListener("change", () => change_($("example").checked ? { example: "classic" } : { example: "" }));
   $("show-test").addEventListener("change", () => page.frame && boundary(page.frame));
+  $("edge-mode").addEventListener("change", () => {
+    view.edgeMode = $("edge-mode").value;
+    if (page.frame) view.update(page.frame, page.step);
+  });
   $("add-layer").addEventListener("click", () => {
     const s = page.state.settings;
     change_({ shape: [...s.hidden, s.hidden.at(-1) || 4].join(","), activation: [...s.activation, s.activation.at(-1) || "tanh"].join(",") });

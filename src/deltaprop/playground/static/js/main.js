@@ -2,6 +2,7 @@
 import { NetworkView } from "./network.js";
 import { curve, datasetPicture, DATASETS, f32, heat, outputColor, points } from "./plots.js";
 import { edgePanel, num, stepPanel, unitPanel } from "./panels.js";
+import { classColor, css } from "./colors.js";
 
 const $ = (id) => document.getElementById(id);
 // Settings that change how the run trains, not what it trains: the worked example keeps them.
@@ -122,6 +123,8 @@ function draw() {
 }
 
 function targetRange(state) {
+  // A squashing output reads on its own range, [0, 1]; others on the targets'.
+  if (["sigmoid", "softmax"].includes(state.network.activations.at(-1))) return [0, 1];
   const t = state.data.train.target;
   if (!t || !t.length) return [0, 1];
   const v = t.map((row) => row[0]);
@@ -201,9 +204,21 @@ function syncControls(m) {
   $("add-layer").disabled = hidden >= c.max_hidden_layers || !!s.example;
   $("remove-layer").disabled = hidden === 0 || !!s.example;
   $("network-note").textContent = `${m.network.parameters} parameters · loss ${m.network.loss_formula}`;
-  const names = data.class_names || ["low", "high"];
-  $("legend-low").textContent = names[0];
-  $("legend-high").textContent = names.length > 2 ? `${names.length} classes` : names[1];
+  legend(m);
+  for (const key of ["train", "noise", "points"]) $(key).disabled = !!s.example;
+}
+
+function legend(m) {
+  const box = $("legend"), names = m.data.class_names;
+  if (names && names.length > 2) {
+    box.innerHTML = names.map((name, k) =>
+      `<span class="swatch" style="background:${css(classColor(k))}"></span><span>${name}</span>`).join(" ");
+    return;
+  }
+  const range = targetRange(m);
+  const [low, high] = names || [num(range[0]), num(range[1])];
+  box.innerHTML = `<span class="swatch neg"></span><span>${low}</span><span class="bar"></span>` +
+    `<span>${high}</span><span class="swatch pos"></span>`;
 }
 
 function fill(select, options) {

@@ -34,7 +34,7 @@ from deltaprop.playground.settings import (
 
 Array = np.ndarray
 OUTPUT_GRID = 48  # cells a side of the output plane
-UNIT_GRID = 20  # cells a side of each hidden unit's thumbnail
+UNIT_GRID = 20  # cells a side of each hidden unit's thumbnail (fewer where they are drawn small)
 # Numbers in every explanation the page shows: as `deltaprop explain` (4 significant digits).
 DIGITS = 4
 # The most weights per layer written out with their formula; more are listed by number only.
@@ -68,12 +68,14 @@ def grids(session: Session) -> dict[str, Any] | None:
     if extent is None:
         return None
     net = session.net
+    widest = max(net.sizes[1:-1], default=0)
+    cells = UNIT_GRID if widest <= 8 else 14 if widest <= 16 else 10 if widest <= 32 else 8
     with np.errstate(all="ignore"):
-        small = net.forward(_plane(extent, UNIT_GRID))
+        small = net.forward(_plane(extent, cells))
         large = net.forward(_plane(extent, OUTPUT_GRID))
     hidden = [f32(z.T) for z in small.z[1:-1]]
     return {
-        "unit_cells": UNIT_GRID,
+        "unit_cells": cells,
         "output_cells": OUTPUT_GRID,
         "hidden": hidden,
         "output": f32(large.output.T),

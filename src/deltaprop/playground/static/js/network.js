@@ -70,7 +70,7 @@ export class NetworkView {
       unit.style.cssText = `left:${x}px;top:${y}px;width:${box}px;height:${box}px`;
       const canvas = el("canvas", { width: 40, height: 40 }, unit);
       if (box >= 24) el("span", { class: "name", text: name }, unit);
-      const dot = l > 0 ? el("span", { class: "delta" }, unit) : null;
+      const dot = l > 0 ? el("span", { class: box < 20 ? "delta small" : "delta" }, unit) : null;
       unit.addEventListener("click", () => this.handlers.onUnit(l, j));
       return { unit, canvas, dot };
     }));
@@ -123,6 +123,17 @@ export class NetworkView {
     const state = this.state;
     if (!state) return;
     const sizes = state.network.sizes;
+    // Thousands of edges cost the page more than a frame: while playing, redraw them on
+    // every few frames only (always when training stops).
+    this.count = (this.count || 0) + 1;
+    const edges = this.edges.reduce((n, layer) => n + layer.length * (layer[0] || []).length, 0);
+    const every = Math.ceil(edges / 1500);
+    if (!frame.running || this.count % every === 0) this.edgeColors(frame, step, sizes);
+    this.deltaDots(frame);
+    this.thumbnails(frame);
+  }
+
+  edgeColors(frame, step, sizes) {
     const changes = this.edgeMode === "change" && step ? step.layers.map((ly) => ly.W_change) : null;
     for (let l = 1; l < sizes.length; l++) {
       const W = changes ? changes[l - 1] : frame.weights[l - 1].W;
@@ -134,6 +145,9 @@ export class NetworkView {
         path.setAttribute("stroke-width", (0.4 + Math.min(Math.abs(w), 5) * 0.8).toFixed(2));
       }
     }
+  }
+
+  deltaDots(frame) {
     frame.deltas.forEach((deltas, li) => {
       let m = 1e-12;
       for (const d of deltas) m = Math.max(m, Math.abs(d));
@@ -142,7 +156,6 @@ export class NetworkView {
         if (dot) { dot.style.background = css(diverging(d / m)); dot.title = `δ = ${d.toPrecision(4)}`; }
       });
     });
-    this.thumbnails(frame);
   }
 
   thumbnails(frame) {

@@ -196,7 +196,12 @@ def test_csv_uploads_follow_train_datas_rules_and_messages(tmp_path):
     run = session()
     run.load_csv("mine.csv", good)
     assert run.problem.n_inputs == 3 and run.problem.class_names == ["no", "yes"]
-    assert run.problem.extent is None and frames.grids(run) is None
+    # More than two features: drawn on the plane of the first two principal components.
+    state = frames.description(run)
+    assert state["data"]["projected"] and 0 < state["data"]["projected_variance"] <= 1
+    grids = frames.grids(run)
+    inputs = np.frombuffer(__import__("base64").b64decode(grids["inputs"]), dtype="<f4")
+    assert inputs.size == 3 * grids["unit_cells"] ** 2
     run.train_for(0.0, max_epochs=1)
     bad = b"a,b,label\n1,2,x\n3,oops,y\n"
     path = tmp_path / "bad.csv"
@@ -210,6 +215,20 @@ def test_csv_uploads_follow_train_datas_rules_and_messages(tmp_path):
     with pytest.raises(ValueError, match="expected a .csv file"):
         read_csv_upload("data.xlsx", b"PK")
     assert run.problem.n_inputs == 3  # the failed uploads changed nothing
+
+
+def test_the_plane_of_data_in_a_plane_is_that_plane():
+    from deltaprop.playground.problems import principal_plane
+
+    rng = np.random.default_rng(0)
+    uv = rng.normal(size=(50, 2))
+    X = uv @ np.array([[1.0, 2.0, 0.5], [0.0, 1.0, -1.0]]) + [3.0, -1.0, 2.0]
+    plane = principal_plane(X)
+    assert plane.variance == pytest.approx(1.0)
+    np.testing.assert_allclose(plane.inputs(plane.coordinates(X)), X, atol=1e-12)
+    np.testing.assert_allclose(plane.basis @ plane.basis.T, np.eye(2), atol=1e-12)
+    flat = session(dataset="xor").problem.plane
+    assert not flat.projected and np.array_equal(flat.basis, np.eye(2))
 
 
 def test_the_model_file_loads_with_dp_load_and_continues_the_run(tmp_path):

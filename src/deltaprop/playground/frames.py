@@ -23,6 +23,7 @@ from deltaprop.explain.document import Builder
 from deltaprop.explain.formulas import Eq
 from deltaprop.explain.page import Options
 from deltaprop.explain.record import Trace
+from deltaprop.playground.problems import Plane
 from deltaprop.playground.session import Session, StepRecord
 from deltaprop.playground.settings import (
     HIDDEN_ACTIVATIONS,
@@ -63,28 +64,31 @@ def _plane(extent: tuple[float, float, float, float], cells: int) -> Array:
 
 
 def grids(session: Session) -> dict[str, Any] | None:
-    """Each hidden unit's output over the plane (small) and the outputs' (larger)."""
-    extent = session.problem.extent
-    if extent is None:
+    """Each input's and hidden unit's value over the plane (small grids) and the outputs'
+    (larger)."""
+    plane, extent = session.problem.plane, session.problem.extent
+    if plane is None or extent is None:
         return None
     net = session.net
     widest = max(net.sizes[1:-1], default=0)
     cells = UNIT_GRID if widest <= 8 else 14 if widest <= 16 else 10 if widest <= 32 else 8
     with np.errstate(all="ignore"):
-        small = net.forward(_plane(extent, cells))
-        large = net.forward(_plane(extent, OUTPUT_GRID))
+        inputs = plane.inputs(_plane(extent, cells))
+        small = net.forward(inputs)
+        large = net.forward(plane.inputs(_plane(extent, OUTPUT_GRID)))
     hidden = [f32(z.T) for z in small.z[1:-1]]
     return {
         "unit_cells": cells,
         "output_cells": OUTPUT_GRID,
+        "inputs": f32(inputs.T),
         "hidden": hidden,
         "output": f32(large.output.T),
     }
 
 
-def _points(X: Array, labels: Array | None, T: Array) -> dict[str, Any]:
+def _points(plane: Plane | None, X: Array, labels: Array | None, T: Array) -> dict[str, Any]:
     return {
-        "x": np.round(X[:, :2], 5).tolist() if X.shape[1] >= 2 else [],
+        "x": [] if plane is None else np.round(plane.coordinates(X), 5).tolist(),
         "label": None if labels is None else labels.tolist(),
         "target": None if labels is not None else np.round(T, 5).tolist(),
     }
@@ -93,6 +97,7 @@ def _points(X: Array, labels: Array | None, T: Array) -> dict[str, Any]:
 def description(session: Session) -> dict[str, Any]:
     """The "state" message: settings, data, the network's structure; sent after each change."""
     problem, net = session.problem, session.net
+    plane = problem.plane
     return {
         "type": "state",
         "settings": asdict_settings(session.settings),
@@ -106,8 +111,10 @@ def description(session: Session) -> dict[str, Any]:
             "class_names": problem.class_names,
             "feature_names": problem.feature_names,
             "extent": problem.extent,
-            "train": _points(problem.X_train, problem.labels_train, problem.T_train),
-            "test": _points(problem.X_test, problem.labels_test, problem.T_test),
+            "train": _points(plane, problem.X_train, problem.labels_train, problem.T_train),
+            "test": _points(plane, problem.X_test, problem.labels_test, problem.T_test),
+            "projected": plane is not None and plane.projected,
+            "projected_variance": None if plane is None else plane.variance,
         },
         "network": {
             "sizes": net.sizes,

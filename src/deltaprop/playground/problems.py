@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import tempfile
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -27,12 +28,41 @@ Array = np.ndarray
 MAX_CSV_BYTES = 20 * 2**20
 
 
+@dataclass(frozen=True)
+class Plane:
+    """The plane the page draws, in the network's input space: ``origin + (u, v) @ basis``.
+    For 2-D data, the input plane itself; for more features, the plane through the mean
+    spanned by the first two principal components (``variance``: the share they explain)."""
+
+    origin: Array
+    basis: Array  # (2, n_inputs), orthonormal rows
+    projected: bool
+    variance: float = 1.0
+
+    def inputs(self, uv: Array) -> Array:
+        """Network inputs at plane coordinates (m, 2)."""
+        return self.origin + uv @ self.basis
+
+    def coordinates(self, X: Array) -> Array:
+        """Plane coordinates (m, 2) of inputs X: their orthogonal projection."""
+        return (X - self.origin) @ self.basis.T
+
+
+def principal_plane(X: Array) -> Plane:
+    """The plane through the mean of X spanned by its first two principal components."""
+    origin = X.mean(axis=0)
+    _, singular, vt = np.linalg.svd(X - origin, full_matrices=False)
+    power = singular**2
+    share = float(power[:2].sum() / power.sum()) if power.sum() > 0 else 1.0
+    return Plane(origin, vt[:2].copy(), projected=True, variance=share)
+
+
 @dataclass
 class Problem:
     """Inputs and targets of both parts, as the network sees them; ``labels_*`` are class
     labels 0..k-1 for colouring points (None for regression and for the worked example);
-    ``raw_*`` the inputs as read (before scaling) for display; ``extent``: the input plane
-    (x_min, x_max, y_min, y_max) in network inputs, None when the data are not 2-D."""
+    ``plane``: the plane the page draws (None for a single input) and ``extent`` its square
+    (u_min, u_max, v_min, v_max) around the data."""
 
     name: str
     task: str
@@ -54,11 +84,20 @@ class Problem:
     def n_classes(self) -> int | None:
         return None if self.class_names is None else len(self.class_names)
 
-    @property
-    def extent(self) -> tuple[float, float, float, float] | None:
-        if self.n_inputs != 2:
+    @cached_property
+    def plane(self) -> Plane | None:
+        if self.n_inputs < 2:
             return None
-        X = np.vstack([self.X_train, self.X_test])
+        if self.n_inputs == 2:
+            return Plane(np.zeros(2), np.eye(2), projected=False)
+        return principal_plane(np.vstack([self.X_train, self.X_test]))
+
+    @cached_property
+    def extent(self) -> tuple[float, float, float, float] | None:
+        plane = self.plane
+        if plane is None:
+            return None
+        X = plane.coordinates(np.vstack([self.X_train, self.X_test]))
         lo, hi = X.min(axis=0), X.max(axis=0)
         pad = np.maximum(0.1 * (hi - lo), 0.1)
         # A square plane around the data, at least [-1, 1]²: the sets the page draws live there.

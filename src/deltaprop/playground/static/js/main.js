@@ -137,10 +137,15 @@ function boundary(f) {
   if (!ext || !f.grids) {
     canvas.getContext("2d").clearRect(0, 0, canvas.width, canvas.height);
     note.hidden = false;
-    note.textContent = `${state.data.n_inputs} inputs: the decision boundary is drawn for 2-D data only; the rest works.`;
+    note.textContent = "One input: there is no plane to draw; the rest works.";
     return;
   }
   note.hidden = true;
+  $("plane-note").hidden = !state.data.projected;
+  if (state.data.projected) {
+    $("plane-note").textContent = `${state.data.n_inputs} inputs, drawn on the plane of their first two ` +
+      `principal components through the mean (${Math.round(100 * state.data.projected_variance)} % of the variance).`;
+  }
   const nOut = state.network.sizes.at(-1), cells = f.grids.output_cells, range = targetRange(state);
   heat(canvas, cells, outputColor(f32(f.grids.output), nOut, cells, state.data, range));
   points(canvas, ext, state.data.train, false, range);

@@ -75,7 +75,6 @@ export class NetworkView {
       return { unit, canvas, dot };
     }));
     this.layerHeads(state, xs, box, top);
-    this.inputPictures(state);
   }
 
   layerHeads(state, xs, box, top) {
@@ -101,20 +100,6 @@ export class NetworkView {
       plus.addEventListener("click", () => this.handlers.onLayer({ layer: l, units: n + 1 }));
       minus.addEventListener("click", () => this.handlers.onLayer({ layer: l, units: n - 1 }));
       minus.disabled = n <= 1;
-    });
-  }
-
-  inputPictures(state) {
-    const ext = state.data.extent;
-    if (!ext) return;
-    const cells = 16;
-    this.units[0].forEach(({ canvas }, i) => {
-      if (i > 1) return;
-      heat(canvas, cells, (k) => {
-        const row = Math.floor(k / cells), col = k % cells;
-        const v = i === 0 ? (col + 0.5) / cells * 2 - 1 : 1 - (row + 0.5) / cells * 2;
-        return diverging(v);
-      });
     });
   }
 
@@ -162,6 +147,11 @@ export class NetworkView {
     const g = frame.grids, state = this.state;
     if (!g) return;
     const sizes = state.network.sizes, L = sizes.length - 1;
+    const inputs = f32(g.inputs), cells = g.unit_cells * g.unit_cells;
+    this.units[0].forEach(({ canvas }, i) => {
+      const scale = unitScale("", inputs.subarray(i * cells, (i + 1) * cells));
+      heat(canvas, g.unit_cells, (k) => diverging(scale(inputs[i * cells + k])));
+    });
     g.hidden.forEach((b64, li) => {
       const values = f32(b64), n = g.unit_cells * g.unit_cells;
       const scale = unitScale(state.network.activations[li], values);

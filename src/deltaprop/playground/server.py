@@ -162,6 +162,15 @@ class Connection:
         async with self.lock:
             return await asyncio.to_thread(work, *args)
 
+    async def _change(self, work, *args: Any) -> None:
+        """Pause, make the change (a ValueError changes nothing), send the new state."""
+
+        def change() -> dict[str, Any]:
+            work(*args)
+            return self._state()
+
+        await self.send(await self._stopped(change))
+
     async def on_step(self, message: dict) -> None:
         def step() -> tuple[dict, dict]:
             record = self.session.step()
@@ -178,28 +187,22 @@ class Connection:
         await self.send(frame)
 
     async def on_reset(self, message: dict) -> None:
-        await self.send(await self._stopped(lambda: (self.session.reset(), self._state())[1]))
+        await self._change(self.session.reset)
 
     async def on_settings(self, message: dict) -> None:
         values = message.get("settings")
         if not isinstance(values, dict):
             raise BadMessage(f'"settings" must be an object. Received: {values!r}')
-        await self.send(
-            await self._stopped(lambda: (self.session.change(values), self._state())[1])
-        )
+        await self._change(self.session.change, values)
 
     async def on_upload_csv(self, message: dict) -> None:
         content = _decode(message.get("data"), "upload_csv")
         name = str(message.get("name") or "upload.csv")
-        await self.send(
-            await self._stopped(lambda: (self.session.load_csv(name, content), self._state())[1])
-        )
+        await self._change(self.session.load_csv, name, content)
 
     async def on_load_model(self, message: dict) -> None:
         content = _decode(message.get("data"), "load_model")
-        await self.send(
-            await self._stopped(lambda: (self.session.load_model(content), self._state())[1])
-        )
+        await self._change(self.session.load_model, content)
 
     async def on_export_model(self, message: dict) -> None:
         async with self.lock:

@@ -4,6 +4,7 @@ no temporaries, corrupt files and mismatched resumes are refused with clear mess
 import importlib.util
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -259,6 +260,14 @@ def test_corrupt_and_foreign_files_are_refused(tmp_path):
     assert broken != text
     (tmp_path / "edited").write_bytes(
         len(broken).to_bytes(8, "little") + broken.encode() + data[8 + header_len :]
+    )
+    with pytest.raises(CheckpointError, match="does not match its blake2b-256 digest"):
+        load_checkpoint(tmp_path / "edited")
+    # The same edit in a file without a digest (as written before digests) is still caught.
+    unsealed = re.sub(r',\\"digest\\":\\"[0-9a-f]{64}\\"(?=}")', "", broken)
+    unsealed += " " * (-len(unsealed) % 8)
+    (tmp_path / "edited").write_bytes(
+        len(unsealed).to_bytes(8, "little") + unsealed.encode() + data[8 + header_len :]
     )
     with pytest.raises(CheckpointError, match="step"):
         load_checkpoint(tmp_path / "edited")

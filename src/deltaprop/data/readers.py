@@ -4,14 +4,18 @@ They turn bytes into arrays and cells and nothing more; :mod:`deltaprop.data.dat
 those a meaning (targets, classes, tasks). Every problem with a file's content raises
 :class:`DataError` naming the file, and the line and column where they apply. Nothing is ever
 unpickled, and every size a file declares (IDX dimensions, .npy shapes, zip members) is
-checked against the file's real size before anything is allocated for it. A file that cannot
-be opened at all raises the usual OSError.
+checked against the file's real size before anything is allocated for it, and against the
+memory there is for what it becomes (float64 features) before anything is decompressed;
+compressed data is then read in bounded pieces, so memory follows what a file really holds.
+Only regular files are read: a FIFO or a device raises DataError at once instead of blocking.
+A file that cannot be opened at all raises the usual OSError.
 """
 
 from __future__ import annotations
 
 import csv
 import gzip
+import io
 import math
 import os
 import struct
@@ -26,9 +30,13 @@ from typing import NamedTuple, TypeVar
 import numpy as np
 
 from deltaprop.errors import DataError
+from deltaprop.resources import check_fits, open_regular
 
 # Deflate expands data at most ~1032-fold, so a compressed size declaring more is a lie.
 MAX_DEFLATE_RATIO = 1100
+# Every array a reader returns becomes float64 features or targets: 8 bytes per element.
+_FEATURE_ITEMSIZE = 8
+_CHUNK = 1 << 24  # bytes decompressed at a time
 
 T = TypeVar("T")
 
@@ -54,11 +62,44 @@ def guarded(path: object, read: Callable[[], T]) -> T:
         raise error(path, f"could not be read ({type(exc).__name__}: {exc})") from exc
 
 
+def open_data(path: Path):
+    """``path`` opened for binary reading if it is a regular file; DataError at once for a
+    FIFO, a device or a socket, which could block or never end."""
+    return open_regular(path, DataError, "a data file")
+
+
+def check_array_fits(path: object, shape: tuple[int, ...], what: str) -> None:
+    """DataError naming the size if ``shape`` as float64 would not fit in memory."""
+    check_fits(
+        math.prod(shape) * _FEATURE_ITEMSIZE,
+        f"{path}: {what} of shape {tuple(shape)} as float64",
+        DataError,
+    )
+
+
+def read_exactly(path: object, stream, nbytes: int, dtype: np.dtype) -> np.ndarray:
+    """``nbytes`` bytes of ``stream`` into a new array, read in pieces of at most
+    :data:`_CHUNK`: pages are touched only as data arrives, so a stream that declares more
+    than it holds costs no more memory than it holds. DataError naming both sizes if it ends
+    early or has more."""
+    out = np.empty(nbytes, dtype=np.uint8)
+    view, done = memoryview(out), 0
+    while done < nbytes:
+        n = stream.readinto(view[done : done + _CHUNK])
+        if not n:
+            raise error(path, f"declares {nbytes} bytes of data but holds only {done} bytes")
+        done += n
+    if stream.read(1):
+        raise error(path, f"holds more than the {nbytes} bytes of data it declares")
+    return out.view(dtype)
+
+
 def sniff(path: Path) -> str:
     """ "csv", "npy", "npz" or "idx": binary formats by their first bytes, CSV by extension."""
     if path.suffix.lower() == ".csv":
-        return "csv"
-    with open(path, "rb") as f:
+        with open_data(path):  # a FIFO named x.csv is refused here, not read
+            return "csv"
+    with open_data(path) as f:
         head = f.read(8)
     if head.startswith(b"\x93NUMPY"):
         return "npy"
@@ -90,7 +131,7 @@ def _records(path: Path) -> Iterator[tuple[int, list[str]]]:
     """(first line number, fields) for every non-blank record."""
     last = 0
     try:
-        with open(path, newline="", encoding="utf-8-sig") as f:
+        with io.TextIOWrapper(open_data(path), encoding="utf-8-sig", newline="") as f:
             reader = csv.reader(f)
             for fields in reader:
                 start, last = last + 1, reader.line_num
@@ -234,6 +275,8 @@ def two_d(path: object, arr: np.ndarray, what: str) -> np.ndarray:
 def load_npy(path: Path) -> np.ndarray:
     """A .npy array, memory-mapped read-only: nothing is read or copied until it is used."""
     try:
+        with open_data(path):  # a FIFO or device is refused here; np.memmap needs the path
+            pass
         # numpy checks that the shape the header declares fits in the file before mapping.
         arr = np.load(path, mmap_mode="r", allow_pickle=False)
     except (ValueError, EOFError, TypeError, OSError, SyntaxError, tokenize.TokenError) as exc:
@@ -247,7 +290,7 @@ def load_npy(path: Path) -> np.ndarray:
 
 def load_npz(path: Path, wanted: list[str], optional: frozenset = frozenset()) -> dict:
     """The arrays named ``wanted`` of an .npz archive; a missing optional one is left out."""
-    with open(path, "rb") as f:
+    with open_data(path) as f:
         return _load_npz(path, f, wanted, optional)
 
 
@@ -300,10 +343,9 @@ def _npz_member(path: Path, archive: zipfile.ZipFile, name: str) -> np.ndarray:
                 f"array {name!r} declares shape {shape} ({nbytes} bytes) but holds only "
                 f"{info.file_size} bytes",
             )
-        data = member.read(nbytes)
-    if len(data) != nbytes:
-        raise error(path, f"array {name!r} is truncated: {len(data)} of {nbytes} bytes")
-    return np.frombuffer(data, dtype=dtype).reshape(shape, order="F" if fortran else "C")
+        check_array_fits(path, shape, f"array {name!r}")
+        data = read_exactly(f"{path}, array {name!r}", member, nbytes, dtype)
+    return data.reshape(shape, order="F" if fortran else "C")
 
 
 # ------------------------------------------------------------------------------ IDX
@@ -320,7 +362,7 @@ _IDX_TYPES = {
 def read_idx(path: Path) -> np.ndarray:
     """An IDX file (the MNIST format), gzipped or raw: the big-endian magic number 0x0000TTDD
     (TT the element type, DD the number of dimensions), DD big-endian uint32 sizes, the data."""
-    with open(path, "rb") as raw:
+    with open_data(path) as raw:
         size = os.fstat(raw.fileno()).st_size
         gzipped = raw.read(2) == b"\x1f\x8b"
         raw.seek(0)
@@ -352,15 +394,11 @@ def read_idx(path: Path) -> np.ndarray:
                     f"declares dimensions {dims} ({nbytes} bytes of data) but {size - header} "
                     "bytes follow the header",
                 )
-            # One byte more than declared reveals trailing data (and, gzipped, checks the CRC).
-            data = stream.read(nbytes + 1)
+            check_array_fits(path, dims, "the data")
+            # Reading one byte past the data reveals trailing bytes (and checks the CRC).
+            data = read_exactly(f"{path}: dimensions {dims}", stream, nbytes, dtype)
         except (OSError, EOFError, zlib.error) as exc:
             if not gzipped:
                 raise
             raise error(path, f"not a valid gzip file: {exc}") from None
-    if len(data) != nbytes:
-        found = "more" if len(data) > nbytes else f"only {len(data)}"
-        raise error(
-            path, f"declares dimensions {dims} ({nbytes} bytes of data) but holds {found} bytes"
-        )
-    return np.frombuffer(data, dtype=dtype).reshape(dims)
+    return data.reshape(dims)

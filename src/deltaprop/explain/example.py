@@ -35,6 +35,11 @@ import numpy as np
 
 from deltaprop.core.network import FeedForward
 from deltaprop.model import Network
+from deltaprop.resources import read_text
+
+# An example file lists a network's weights as JSON numbers: 64 MiB is millions of them, far
+# more than an explanation can show, and a bound on what `--weights /dev/zero` could cost.
+MAX_EXAMPLE_BYTES = 64 << 20
 
 Array = np.ndarray
 
@@ -124,8 +129,9 @@ def example_from_dict(
 def load_example(path: str | Path, into: type[FeedForward] = Network) -> Example:
     """Read an example file (see the module docstring) into an ``into`` network."""
     path = Path(path)
+    text = read_text(path, MAX_EXAMPLE_BYTES, ValueError, "an example file")
     try:
-        spec = json.loads(path.read_text(encoding="utf-8"))
+        spec = json.loads(text)
     except json.JSONDecodeError as exc:
         raise ValueError(f"{path}: not valid JSON: {exc}") from None
     return example_from_dict(spec, str(path), into)

@@ -1,6 +1,15 @@
 """The one way deltaprop writes a file: whole or not at all, durably, leaving no litter.
 
 Model files and checkpoints both go through :func:`write_atomically`. Standard library only.
+
+A temporary file is named ``.{name}.{pid}.{12 hex digits}.tmp`` after its target and its
+writer's process id, and its writer holds an exclusive ``flock`` on it from before it has a
+name until it is renamed. :func:`sweep_leftovers` (run before every write and every read of a
+target) removes a temporary file of that target only when no one holds its lock *and* its
+writer is gone (its process id is not a live process) or it is more than 5 s old: so a file
+left by a process killed at any moment goes the next time anyone touches that target, and a
+live writer's file is never removed (it holds the lock, and for the microseconds between
+creating a named file and locking it, its process is alive).
 """
 
 from __future__ import annotations
@@ -11,6 +20,13 @@ import glob
 import os
 import time
 from pathlib import Path
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - Windows: the process-id and age rules alone
+    fcntl = None  # type: ignore[assignment]
+
+STALE_SECONDS = 5.0
 
 
 def write_atomically(path: str | os.PathLike, data: bytes) -> None:
@@ -23,7 +39,7 @@ def write_atomically(path: str | os.PathLike, data: bytes) -> None:
     an earlier writer of ``path`` left when killed are removed first.
     """
     path = Path(os.fspath(path))
-    _sweep_leftovers(path)
+    sweep_leftovers(path)
     if not _write_unnamed(path, data):
         _write_named(path, data)
     _sync_directory(path.parent)
@@ -32,7 +48,7 @@ def write_atomically(path: str | os.PathLike, data: bytes) -> None:
 def _temporary_name(path: Path) -> Path:
     # os.urandom is what secrets.token_hex reads; importing secrets would cost every
     # `import deltaprop` 7 ms (hmac, hashlib, random) for these 12 hex digits.
-    return path.parent / f".{path.name}.{os.urandom(6).hex()}.tmp"
+    return path.parent / f".{path.name}.{os.getpid()}.{os.urandom(6).hex()}.tmp"
 
 
 def _write_unnamed(path: Path, data: bytes) -> bool:
@@ -46,6 +62,7 @@ def _write_unnamed(path: Path, data: bytes) -> bool:
         return False
     tmp = _temporary_name(path)
     try:
+        _lock(fd)
         with open(fd, "wb", closefd=False) as f:
             f.write(data)
             f.flush()
@@ -77,6 +94,7 @@ def _write_named(path: Path, data: bytes) -> None:
     else:  # pragma: no cover - 100 collisions of 48 random bits
         raise FileExistsError(f"could not create a temporary file next to {path}")
     try:
+        _lock(fd)
         with open(fd, "wb") as f:
             f.write(data)
             f.flush()
@@ -99,16 +117,62 @@ def _sync_directory(directory: Path) -> None:
             os.close(dir_fd)
 
 
-def _sweep_leftovers(path: Path, min_age: float = 5.0) -> None:
-    """Remove temporary files an earlier writer of ``path`` left when it was killed in the
-    instant between link and rename. A live writer's named file exists for microseconds, so
-    any seconds old is a leftover."""
-    now = time.time()
-    with contextlib.suppress(OSError):  # an unreadable folder: nothing to sweep, write anyway
-        for leftover in path.parent.glob(f".{glob.escape(path.name)}.*.tmp"):
+def sweep_leftovers(path: str | os.PathLike) -> None:
+    """Remove the temporary files that writers of ``path`` killed before renaming them left
+    behind (see the module docstring for why a live writer's file is never removed). Never
+    raises: an unreadable folder or a file that cannot be removed is left as it is."""
+    path = Path(os.fspath(path))
+    prefix = f".{path.name}."
+    with contextlib.suppress(OSError):
+        for leftover in path.parent.glob(f"{glob.escape(prefix)}*.tmp"):
             with contextlib.suppress(OSError):
-                if now - leftover.stat().st_mtime > min_age:
-                    leftover.unlink()
+                _remove_if_abandoned(leftover, leftover.name[len(prefix) : -len(".tmp")])
+
+
+def _remove_if_abandoned(leftover: Path, middle: str) -> None:
+    fd = os.open(leftover, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    try:
+        if not _try_lock(fd):
+            return  # its writer is alive and writing
+        pid_text = middle.split(".")[0] if "." in middle else ""
+        gone = pid_text.isdigit() and not _process_alive(int(pid_text))
+        if gone or time.time() - os.fstat(fd).st_mtime > STALE_SECONDS:
+            leftover.unlink()
+    finally:
+        os.close(fd)
+
+
+def _process_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError, OSError):
+        return True  # another user's process, or a number we cannot ask about: assume alive
+    return True
+
+
+def _lock(fd: int) -> None:
+    """Hold an exclusive lock on the file ``fd`` until it is closed (none where there is no
+    flock: the process-id and age rules then protect it alone)."""
+    if fcntl is not None:
+        with contextlib.suppress(OSError):
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+
+
+def _try_lock(fd: int) -> bool:
+    """Whether no one else holds the lock of ``fd``'s file (True where locks are missing)."""
+    if fcntl is None:
+        return True
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    except OSError:
+        return True  # a file system without locks: the other rules decide
+    return True
 
 
 def _link(fd: int, name: Path) -> None:

@@ -38,8 +38,9 @@ from deltaprop._version import __version__
 from deltaprop.core.network import FeedForward
 from deltaprop.errors import CheckpointError
 from deltaprop.io import model_file
-from deltaprop.io.atomic import write_atomically
+from deltaprop.io.atomic import sweep_leftovers, write_atomically
 from deltaprop.io.tensorfile import (
+    DIGEST_KEY,
     METADATA_KEY,
     TensorSpecs,
     check_network,
@@ -50,11 +51,31 @@ from deltaprop.io.tensorfile import (
     read_safetensors,
     restore_rng,
     to_safetensors,
+    with_digest_entry,
 )
 from deltaprop.optim.optimizers import Optimizer, get_optimizer
 
 FORMAT_NAME = "deltaprop.checkpoint"
 FORMAT_VERSION = 1
+# Every entry a checkpoint document may hold; any other makes the file invalid (see
+# model_file.DOCUMENT_KEYS).
+DOCUMENT_KEYS = frozenset(
+    {
+        "format",
+        "format_version",
+        "library_version",
+        "network",
+        "rng_state",
+        "metadata",
+        "optimizer",
+        "scheduler",
+        "early_stopping",
+        "position",
+        "history",
+        "settings",
+        DIGEST_KEY,
+    }
+)
 _DTYPES = {"F32": np.dtype("<f4"), "F64": np.dtype("<f8"), "I64": np.dtype("<i8")}
 
 
@@ -107,7 +128,7 @@ def save_checkpoint(path: str | os.PathLike, net: FeedForward, state: TrainingSt
         "history": state.history,
         "settings": state.settings,
     }
-    text = json.dumps(_encode(document), allow_nan=False, separators=(",", ":"))
+    text = json.dumps(with_digest_entry(_encode(document)), allow_nan=False, separators=(",", ":"))
     write_atomically(path, to_safetensors(tensors, text))
 
 
@@ -156,6 +177,7 @@ def load_checkpoint(path: str | os.PathLike) -> tuple[FeedForward, TrainingState
     Raises CheckpointError for anything wrong with the content, OSError when the file cannot
     be read at all.
     """
+    sweep_leftovers(path)  # a killed writer's temporary file goes with the next read too
     try:
         return _load_checked(path)
     except (CheckpointError, OSError, MemoryError):
@@ -171,7 +193,7 @@ def _fail(path: object, message: str) -> CheckpointError:
 
 
 def _load_checked(path: str | os.PathLike) -> tuple[FeedForward, TrainingState, dict]:
-    document, arrays = read_safetensors(
+    document, arrays, _ = read_safetensors(
         path, _check_header, "a deltaprop checkpoint", CheckpointError
     )
     net, params = _network(path, document, arrays)
@@ -300,6 +322,9 @@ def _check_header(path: object, header: object) -> tuple[dict, TensorSpecs]:
             " (a model file: pass it to dp.load instead)" if found == model_file.FORMAT_NAME else ""
         )
         raise _fail(path, f"not a deltaprop checkpoint: format is {found!r}{hint}")
+    unknown = sorted(set(document) - DOCUMENT_KEYS)
+    if unknown:
+        raise _fail(path, f"unknown entries {[k[:40] for k in unknown[:5]]} in the document")
     version = document.get("format_version")
     if not is_int(version, 1) or version > FORMAT_VERSION:
         raise _fail(

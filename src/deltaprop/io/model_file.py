@@ -34,8 +34,9 @@ import numpy as np
 from deltaprop._version import __version__
 from deltaprop.core.network import FeedForward
 from deltaprop.errors import ModelFileError
-from deltaprop.io.atomic import write_atomically
+from deltaprop.io.atomic import sweep_leftovers, write_atomically
 from deltaprop.io.tensorfile import (
+    DIGEST_KEY,
     MAX_HEADER_BYTES,
     METADATA_KEY,
     NETWORK_DTYPES,
@@ -49,12 +50,18 @@ from deltaprop.io.tensorfile import (
     read_safetensors,
     restore_rng,
     to_safetensors,
+    with_digest_entry,
 )
 
 N = TypeVar("N", bound=FeedForward)
 
 FORMAT_NAME = "deltaprop.model"
 FORMAT_VERSION = 1
+# Every entry a model document may hold: an unknown one (a misspelt key, or a flipped bit in
+# one, which could otherwise hide the digest) makes the file invalid.
+DOCUMENT_KEYS = frozenset(
+    {"format", "format_version", "library_version", "network", "rng_state", "metadata", DIGEST_KEY}
+)
 
 
 # ------------------------------------------------------------------------------------ save
@@ -87,7 +94,9 @@ def save(net: FeedForward, path: str | os.PathLike, *, metadata: dict | None = N
         "rng_state": net.rng.bit_generator.state,
         "metadata": merged,
     }
-    text = json.dumps(document, allow_nan=False, ensure_ascii=False, separators=(",", ":"))
+    text = json.dumps(
+        with_digest_entry(document), allow_nan=False, ensure_ascii=False, separators=(",", ":")
+    )
     data = to_safetensors(tensors, text)
     if header_length(data) > MAX_HEADER_BYTES:
         raise ValueError(
@@ -142,7 +151,7 @@ def load(path: str | os.PathLike, into: type[N] = FeedForward) -> N:  # type: ig
     Raises ModelFileError for anything wrong with the file's content, and OSError
     (FileNotFoundError, IsADirectoryError, PermissionError) when it cannot be read at all.
     """
-    document, arrays = _read(path)
+    document, arrays, _ = _read(path)
     network = document["network"]
     try:
         net = into.from_config(network)
@@ -159,12 +168,14 @@ def load(path: str | os.PathLike, into: type[N] = FeedForward) -> N:  # type: ig
 
 def read_info(path: str | os.PathLike) -> dict:
     """The validated JSON document of a model file (format and library versions, network
-    config, metadata), without building the network."""
-    document, _ = _read(path)
+    config, metadata, and ``digest``: 64 hex digits, verified, absent from files written
+    before deltaprop wrote digests), without building the network."""
+    document, _, _ = _read(path)
     return document
 
 
-def _read(path: str | os.PathLike) -> tuple[dict, dict[str, np.ndarray]]:
+def _read(path: str | os.PathLike) -> tuple[dict, dict[str, np.ndarray], str | None]:
+    sweep_leftovers(path)  # a killed writer's temporary file goes with the next read too
     try:
         return read_safetensors(path, _check_header)
     except (ModelFileError, OSError, MemoryError):
@@ -209,6 +220,13 @@ def _check_document(path: object, document: object) -> None:
     """The document's own entries: format, a version this code reads, metadata."""
     if not isinstance(document, dict) or document.get("format") != FORMAT_NAME:
         raise _fail(path, f"the metadata does not declare format {FORMAT_NAME!r}")
+    unknown = sorted(set(document) - DOCUMENT_KEYS)
+    if unknown:
+        raise _fail(
+            path,
+            f"unknown entries {[k[:40] for k in unknown[:5]]} in the {METADATA_KEY!r} document; "
+            f"expected only {sorted(DOCUMENT_KEYS)}",
+        )
     version = document.get("format_version")
     if not is_int(version, 1):
         raise _fail(path, f"format_version must be an integer >= 1. Received: {version!r}")

@@ -20,10 +20,13 @@ safetensors is imported on the first read or write, so that ``import deltaprop``
 
 from __future__ import annotations
 
+import hashlib
 import json
+import math
 import os
 import struct
 from collections.abc import Callable
+from typing import BinaryIO
 
 import numpy as np
 
@@ -31,11 +34,19 @@ from deltaprop.core.activations import ACTIVATIONS
 from deltaprop.core.losses import LOSSES
 from deltaprop.core.network import FeedForward
 from deltaprop.errors import ModelFileError
+from deltaprop.resources import open_regular
 
 METADATA_KEY = "deltaprop"
 # The safetensors reference implementation refuses larger headers; so do we, before parsing.
 MAX_HEADER_BYTES = 100_000_000
 PREFIX_BYTES = 8  # a little-endian uint64: the header's length
+# Every file deltaprop writes closes its document with this entry, the digest of the file's
+# bytes (see _verify_digest): "digest": 64 hex digits. Writers put DIGEST_PLACEHOLDER there and
+# to_safetensors writes the digest over it.
+DIGEST_KEY = "digest"
+DIGEST_NAME = "blake2b-256"
+DIGEST_PLACEHOLDER = "0" * 64
+_RAW_DIGEST_END = b'\\"}"'
 # A network's dtype name -> its tensors' safetensors dtype and NumPy dtype.
 NETWORK_DTYPES = {"float32": ("F32", np.dtype("<f4")), "float64": ("F64", np.dtype("<f8"))}
 
@@ -52,15 +63,18 @@ def read_safetensors(
     check_header: HeaderCheck,
     expected: str = "a deltaprop model file",
     error: ErrorClass = ModelFileError,
-) -> tuple[dict, dict[str, np.ndarray]]:
-    """The JSON document and the tensors of a deltaprop safetensors file, every size checked
-    against the file's before anything is allocated and every float finite.
+) -> tuple[dict, dict[str, np.ndarray], str | None]:
+    """The JSON document, the tensors and the digest (:data:`DIGEST_NAME`, or None for a file
+    written before files had one) of a deltaprop safetensors file, every size checked against
+    the file's before anything is allocated, the digest verified and every float finite.
 
     ``check_header(path, header)`` validates the parsed safetensors header and returns the
     document and the :data:`TensorSpecs` of the tensors to read; ``expected`` names the kind of
-    file in errors, which are ``error`` (OSError when the file cannot be read at all).
+    file in errors, which are ``error`` (OSError when the file cannot be read at all). Only a
+    regular file is read (a FIFO or a device is refused at once), and the file is read once,
+    into one buffer the tensors are views of: loading peaks at about the file's size.
     """
-    with open(path, "rb") as f:
+    with open_regular(path, error, expected) as f:
         size = os.fstat(f.fileno()).st_size
         prefix = f.read(PREFIX_BYTES)
         _check_prefix(path, prefix, size, expected, error)
@@ -68,44 +82,149 @@ def read_safetensors(
         header_bytes = f.read(header_len)
         header = parse_json(path, header_bytes, "the safetensors header", error)
         document, specs = check_header(path, header)
+        data_start = PREFIX_BYTES + header_len
         data_len = max((end for _, _, (_, end) in specs.values()), default=0)
-        expected_size = PREFIX_BYTES + header_len + data_len
-        if size != expected_size:
+        if size != data_start + data_len:
             raise error(
-                f"{path}: the header describes a file of {expected_size} bytes but the file "
-                f"has {size}: {'truncated' if size < expected_size else 'extra bytes at the end'}"
+                f"{path}: the header describes a file of {data_start + data_len} bytes but the "
+                f"file has {size}: "
+                f"{'truncated' if size < data_start + data_len else 'extra bytes at the end'}"
             )
-        data = prefix + header_bytes + f.read(data_len)
-    if len(data) != expected_size:
-        raise error(f"{path}: the file changed size while it was being read")
-    return document, _arrays(path, data, specs, error)
+        buffer = bytearray(size)
+        buffer[:data_start] = prefix + header_bytes
+        if _read_into(f, memoryview(buffer)[data_start:]) != data_len:
+            raise error(f"{path}: the file changed size while it was being read")
+    digest = _verify_digest(path, buffer, header_len, header, document, error)
+    return document, _arrays(path, buffer, data_start, specs, error), digest
+
+
+def _read_into(f: BinaryIO, view: memoryview) -> int:
+    """Fill ``view`` from ``f``; the bytes read (fewer at the end of the file)."""
+    done = 0
+    while done < len(view):
+        n = f.readinto(view[done:])
+        if not n:
+            break
+        done += n
+    return done
 
 
 def _arrays(
-    path: object, data: bytes, specs: TensorSpecs, error: ErrorClass
+    path: object, buffer: bytearray, data_start: int, specs: TensorSpecs, error: ErrorClass
 ) -> dict[str, np.ndarray]:
-    """The tensors ``specs`` names, as native-order, writable, finite arrays."""
-    from safetensors import SafetensorError, deserialize  # loaded with the first file read
+    """The tensors ``specs`` names, as native-order, writable, finite arrays over ``buffer``.
 
-    try:
-        # The library's own checks (offsets cover the data exactly, no overlaps) on top of ours.
-        views = dict(deserialize(data))
-    except SafetensorError as exc:
-        raise error(f"{path}: not a valid safetensors file: {exc}") from None
+    safetensors' own ``deserialize`` would copy every tensor into new bytes (then NumPy would
+    copy again): views of the one buffer keep loading near the file's size. Its checks are
+    made here instead: the tensors tile the data section exactly, without gaps or overlaps.
+    """
+    position = 0
+    for name, (_, _, (start, end)) in sorted(specs.items(), key=lambda item: item[1][2]):
+        if start != position or end < start:
+            raise error(
+                f"{path}: not a valid safetensors file: tensor {name} starts at byte {start} "
+                f"of the data, expected {position} (tensors must tile the data exactly)"
+            )
+        position = end
     arrays = {}
-    for name, (dtype, shape, _) in specs.items():
-        # np.array copies into native byte order and a writable array the optimizers can update.
-        arr = np.array(
-            np.frombuffer(views[name]["data"], dtype=dtype).reshape(shape),
-            dtype=dtype.newbyteorder("="),
-        )
-        if not np.isfinite(arr).all():
-            where = tuple(int(i) for i in np.argwhere(~np.isfinite(arr))[0])
+    for name, (dtype, shape, (start, _)) in specs.items():
+        count = math.prod(shape)
+        arr = np.frombuffer(buffer, dtype=dtype, count=count, offset=data_start + start)
+        arr = arr.reshape(shape)
+        if not dtype.isnative or arr.ctypes.data % dtype.itemsize:
+            arr = arr.astype(dtype.newbyteorder("="))  # a writable, aligned, native copy
+        where = _first_non_finite(arr)
+        if where is not None:
             raise error(
                 f"{path}: {name} contains NaN or inf (first at index {where}: {arr[where]})"
             )
         arrays[name] = arr
     return arrays
+
+
+def _first_non_finite(arr: np.ndarray, chunk: int = 1 << 20) -> tuple[int, ...] | None:
+    """The index of the first NaN or inf in ``arr``, None if every value is finite; checked
+    in chunks, so that no mask the size of the tensor is ever made."""
+    if arr.dtype.kind != "f":
+        return None
+    flat = arr.reshape(-1)
+    for start in range(0, flat.size, chunk):
+        bad = ~np.isfinite(flat[start : start + chunk])
+        if bad.any():
+            i = start + int(np.argmax(bad))
+            return tuple(int(k) for k in np.unravel_index(i, arr.shape))
+    return None
+
+
+# ------------------------------------------------------------------------------------ digest
+def _verify_digest(
+    path: object,
+    buffer: bytearray,
+    header_len: int,
+    header: dict,
+    document: dict,
+    error: ErrorClass,
+) -> str | None:
+    """:data:`DIGEST_NAME` once the file's digest matches its bytes; None for a file without
+    one (written before deltaprop wrote digests); ``error`` otherwise.
+
+    The digest is of every byte of the file, the 64 hex digits of the digest itself read as
+    "0"s. So a file is accepted only as the very bytes its writer made: a change anywhere,
+    even one that leaves the JSON valid (a digit of a learning rate, a space), is refused.
+    """
+    found = _digest_in(header["__metadata__"][METADATA_KEY])
+    if found is None:
+        if DIGEST_KEY in document:
+            raise error(
+                f"{path}: the file is corrupt: its {DIGEST_KEY!r} entry is not 64 hexadecimal "
+                f"digits closing the {METADATA_KEY!r} document, where deltaprop writes it"
+            )
+        return None
+    hex_digits = found.encode()
+    pattern = _raw_digest_entry(hex_digits)
+    header_raw = bytes(buffer[PREFIX_BYTES : PREFIX_BYTES + header_len])
+    where = header_raw.find(pattern)
+    if where < 0 or header_raw.find(pattern, where + 1) >= 0:
+        raise error(f"{path}: the file is corrupt: its digest entry is not found exactly once")
+    at = PREFIX_BYTES + where + len(pattern) - len(hex_digits) - len(_RAW_DIGEST_END)
+    if _digest_of(buffer, at).encode() != hex_digits:
+        raise error(
+            f"{path}: the file is corrupt: its content does not match its {DIGEST_NAME} "
+            "digest (it changed after it was written: a disk or transfer error, or an edit)"
+        )
+    return DIGEST_NAME
+
+
+def _digest_in(text: str) -> str | None:
+    """The hex digits of the digest entry that closes a document's text, if it has one."""
+    opening = f',"{DIGEST_KEY}":"'
+    tail = text[-(len(opening) + len(DIGEST_PLACEHOLDER) + 2) :]
+    digits = tail[len(opening) : -2]
+    if (
+        tail.startswith(opening)
+        and tail.endswith('"}')
+        and len(digits) == len(DIGEST_PLACEHOLDER)
+        and all(c in "0123456789abcdef" for c in digits)
+    ):
+        return digits
+    return None
+
+
+def _digest_of(data: bytes | bytearray, at: int) -> str:
+    """The hex blake2b digest of ``data`` with the 64 bytes at ``at`` read as "0"s."""
+    view = memoryview(data)
+    hasher = hashlib.blake2b(digest_size=32)
+    hasher.update(view[:at])
+    hasher.update(DIGEST_PLACEHOLDER.encode())
+    hasher.update(view[at + len(DIGEST_PLACEHOLDER) :])
+    return hasher.hexdigest()
+
+
+def _raw_digest_entry(hex_digits: bytes) -> bytes:
+    """The digest entry as the safetensors header spells it: the last entry of the document,
+    a JSON string inside the JSON header, so its quotes are escaped and an unescaped quote
+    (the end of that string) follows; nothing else in a header can spell this."""
+    return b',\\"' + DIGEST_KEY.encode() + b'\\":\\"' + hex_digits + _RAW_DIGEST_END
 
 
 def _check_prefix(path: object, prefix: bytes, size: int, expected: str, error: ErrorClass) -> None:
@@ -299,10 +418,26 @@ def network_config(net: FeedForward) -> dict:
 
 def to_safetensors(tensors: dict[str, np.ndarray], document: str) -> bytes:
     """The bytes of a safetensors file of ``tensors`` with the JSON text ``document`` as its
-    :data:`METADATA_KEY` metadata."""
+    :data:`METADATA_KEY` metadata, sealed with its digest: ``document`` must close with the
+    entry ``"digest": DIGEST_PLACEHOLDER`` (:func:`with_digest_entry`)."""
     import safetensors.numpy  # loaded with the first file written
 
-    return safetensors.numpy.save(tensors, metadata={METADATA_KEY: document})
+    if _digest_in(document) != DIGEST_PLACEHOLDER:
+        raise ValueError("the document must close with the digest placeholder entry")
+    data = bytearray(safetensors.numpy.save(tensors, metadata={METADATA_KEY: document}))
+    pattern = _raw_digest_entry(DIGEST_PLACEHOLDER.encode())
+    end = PREFIX_BYTES + header_length(data)
+    where = data.rfind(pattern, PREFIX_BYTES, end)
+    at = where + len(pattern) - len(DIGEST_PLACEHOLDER) - len(_RAW_DIGEST_END)
+    data[at : at + len(DIGEST_PLACEHOLDER)] = _digest_of(data, at).encode()
+    return bytes(data)
+
+
+def with_digest_entry(document: dict) -> dict:
+    """``document`` with the digest placeholder as its last entry, ready for to_safetensors."""
+    if DIGEST_KEY in document:
+        raise ValueError(f"a document must not hold its own {DIGEST_KEY!r} entry")
+    return {**document, DIGEST_KEY: DIGEST_PLACEHOLDER}
 
 
 def header_length(data: bytes) -> int:

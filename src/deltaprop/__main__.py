@@ -2,6 +2,10 @@
 
 import sys
 
-from deltaprop.cli import main
+try:
+    from deltaprop.cli import main
+except KeyboardInterrupt:  # Ctrl-C while the command line itself loads
+    print("interrupted", file=sys.stderr)
+    sys.exit(130)
 
 sys.exit(main())

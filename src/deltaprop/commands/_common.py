@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import csv
 import io
+import json
 import sys
 from collections.abc import Sequence
 
@@ -13,7 +14,7 @@ import numpy as np
 from deltaprop.cli import UsageError
 from deltaprop.data.datasets import Dataset, load_dataset
 from deltaprop.data.preprocessing import Scaler
-from deltaprop.errors import DataError
+from deltaprop.errors import DataError, ModelFileError
 from deltaprop.model import Network, load
 
 
@@ -124,5 +125,95 @@ def write_csv(rows: list[list[object]], header: list[str], path: str | None) -> 
 
 
 def load_model(path: str) -> Network:
-    """The model saved at ``path``."""
-    return load(path)
+    """The model saved at ``path``, its metadata checked against what the commands read
+    (:func:`check_command_metadata`)."""
+    net = load(path)
+    check_command_metadata(net, path)
+    return net
+
+
+def check_command_metadata(net: Network, path: object) -> None:
+    """ModelFileError naming the key if an entry the commands read (class names, feature
+    names, scaling, task, ...) is not what ``deltaprop train`` writes there: a file's metadata
+    is free-form JSON, and an odd value must not become a traceback later."""
+    meta = net.metadata
+    n_in, n_out = net.n_inputs, net.n_outputs
+
+    def fail(key: str, expected: str) -> ModelFileError:
+        return ModelFileError(
+            f"{path}: metadata {key!r} must be {expected}. "
+            f"Received: {printable(json_preview(meta[key]))}"
+        )
+
+    def strings(value: object, length: int | None = None) -> bool:
+        return (
+            isinstance(value, list)
+            and all(isinstance(v, str) for v in value)
+            and (length is None or len(value) == length)
+        )
+
+    checks = {
+        "task": (
+            lambda v: v in ("classification", "regression"),
+            "'classification' or 'regression'",
+        ),
+        "dataset": (lambda v: isinstance(v, str), "a string"),
+        "target": (lambda v: isinstance(v, str), "a string (a column name)"),
+        "created": (lambda v: isinstance(v, str), "a string"),
+        "training": (lambda v: isinstance(v, dict), "a JSON object"),
+        "feature_names": (
+            lambda v: strings(v, n_in),
+            f"a list of {n_in} strings, one per input",
+        ),
+        "class_names": (
+            lambda v: strings(v, max(n_out, 2)) and len(set(v)) == len(v),
+            f"a list of {max(n_out, 2)} different strings, one per class",
+        ),
+        "image_shape": (
+            lambda v: (
+                isinstance(v, list)
+                and all(type(d) is int and d >= 1 for d in v)
+                and int(np.prod(v)) == n_in
+            ),
+            f"a list of positive integers whose product is the {n_in} inputs",
+        ),
+    }
+    for key, (accept, expected) in checks.items():
+        if meta.get(key) is not None and not accept(meta[key]):
+            raise fail(key, expected)
+    if meta.get("scaler") is not None:
+        try:
+            scaler = Scaler.from_dict(meta["scaler"])
+        except ValueError as exc:
+            raise ModelFileError(f"{path}: metadata 'scaler' is not valid: {exc}") from None
+        if scaler.n_features not in (None, n_in):
+            raise fail("scaler", f"a scaling of the network's {n_in} inputs")
+
+
+def json_preview(value: object, limit: int = 120) -> str:
+    """A short JSON rendering of ``value`` for an error message."""
+    text = json.dumps(value, ensure_ascii=False)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def printable(text: object) -> str:
+    """``text`` safe to print to a terminal: control characters (an ANSI escape sequence, a
+    carriage return, a bell) shown as Python escapes instead of acting on the terminal."""
+    return "".join(
+        c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in str(text)
+    )
+
+
+def require_classes(dataset: Dataset) -> None:
+    """DataError for a classification data set whose examples all have one class: there is
+    nothing to tell apart, and the model written would predict that class whatever it is
+    given (scikit-learn's classifiers refuse such targets too)."""
+    if dataset.task == "classification" and dataset.y is not None:
+        present = np.unique(dataset.y)
+        if present.size < 2:
+            name = dataset.class_names[int(present[0])] if dataset.class_names else present[0]
+            raise DataError(
+                f"{dataset.name}: every example has the class {printable(name)!r}; a "
+                "classifier needs examples of at least 2 classes (for a numeric target to "
+                "predict, use --task regression)"
+            )

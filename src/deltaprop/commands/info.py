@@ -6,6 +6,7 @@ import argparse
 import json
 
 from deltaprop.commands import _common
+from deltaprop.io.model_file import read_info
 
 HELP = "show a model file's architecture, parameter count and training metadata"
 EXAMPLES = """examples:
@@ -21,6 +22,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     net = _common.load_model(args.model)
+    digest = read_info(args.model).get("digest")
     if args.json:
         print(
             json.dumps(
@@ -29,7 +31,8 @@ def run(args: argparse.Namespace) -> int:
             )
         )
         return 0
-    print(f"model: {args.model}")
+    shown = _common.printable
+    print(f"model: {shown(args.model)}")
     print(f"sizes: {' -> '.join(str(n) for n in net.sizes)}")
     for i, layer in enumerate(net.layers):
         print(
@@ -39,16 +42,19 @@ def run(args: argparse.Namespace) -> int:
     print(f"loss: {net.loss_function.name}")
     print(f"dtype: {net.dtype.name}")
     print(f"parameters: {net.n_parameters:,}")
+    if digest:
+        print(f"digest: blake2b-256, verified ({digest[:16]}…)")
+    else:
+        print("digest: none (written before deltaprop sealed its files: not verifiable)")
     meta = net.metadata
     for key in ("task", "dataset", "class_names", "created"):
         if meta.get(key) is not None:
             value = meta[key]
-            print(
-                f"{key.replace('_', ' ')}: {', '.join(value) if isinstance(value, list) else value}"
-            )
+            text = ", ".join(map(str, value)) if isinstance(value, list) else str(value)
+            print(f"{key.replace('_', ' ')}: {shown(text)}")
     if meta.get("scaler"):
-        print(f"input scaling: {meta['scaler'].get('kind', '?')}")
+        print(f"input scaling: {shown(meta['scaler'].get('kind', '?'))}")
     for key, value in (meta.get("training") or {}).items():
-        shown = json.dumps(value) if isinstance(value, (dict, list)) else value
-        print(f"training {key.replace('_', ' ')}: {shown}")
+        text = json.dumps(value) if isinstance(value, (dict, list)) else str(value)
+        print(f"training {shown(key.replace('_', ' '))}: {shown(text)}")
     return 0

@@ -100,6 +100,7 @@ def _problem(args: argparse.Namespace) -> _Problem:
     )
     if dataset.y is None:
         raise UsageError(f"--data {args.data}: no target column to learn from")
+    _common.require_classes(dataset)
     if args.animate and dataset.n_features != 2:
         raise UsageError(
             f"--animate needs 2-D data; {dataset.name} has {dataset.n_features} features"

@@ -70,6 +70,27 @@ class Initializer:
         return {k: v for k, v in asdict(self).items() if v is not None}
 
 
+class GivenWeights(Initializer):
+    """Hands out given ``(W, b)`` pairs, layer by layer, instead of drawing: how a network is
+    rebuilt from a file without first allocating (and drawing) a second set of weights. It
+    describes itself as ``like``, the initialiser the network was made with."""
+
+    def __init__(self, like: Initializer, weights: list[tuple[np.ndarray, np.ndarray]]) -> None:
+        super().__init__(like.name, like.distribution, like.scale)
+        object.__setattr__(self, "_pairs", iter(weights))  # a frozen dataclass
+
+    def __call__(
+        self, fan_in: int, fan_out: int, rng: np.random.Generator, dtype: np.dtype
+    ) -> tuple[np.ndarray, np.ndarray]:
+        W, b = next(self._pairs)
+        if W.shape != (fan_out, fan_in) or b.shape != (fan_out,) or W.dtype != dtype:
+            raise ValueError(
+                f"given weights of shapes {W.shape}, {b.shape} ({W.dtype}) do not fit a layer "
+                f"of {fan_in} inputs and {fan_out} units ({np.dtype(dtype)})"
+            )
+        return W, b
+
+
 INITIALIZERS: dict[str, Initializer] = {
     "uniform": Initializer("uniform", "uniform", 0.05),
     "normal": Initializer("normal", "normal", 0.05),

@@ -40,8 +40,15 @@ def write_atomically(path: str | os.PathLike, data: bytes) -> None:
     """
     path = Path(os.fspath(path))
     sweep_leftovers(path)
-    if not _write_unnamed(path, data):
-        _write_named(path, data)
+    try:
+        if not _write_unnamed(path, data):
+            _write_named(path, data)
+    except OSError as exc:
+        # The system names the hidden temporary file, or nothing (a full disk): name the
+        # user's path instead, keeping the reason and the class (PermissionError, ...).
+        if exc.errno is None:
+            raise
+        raise OSError(exc.errno, exc.strerror, os.fspath(path)) from exc
     _sync_directory(path.parent)
 
 

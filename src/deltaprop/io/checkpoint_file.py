@@ -47,6 +47,8 @@ from deltaprop.io.tensorfile import (
     header_document,
     is_int,
     network_config,
+    network_from_tensors,
+    network_shapes,
     network_tensors,
     read_safetensors,
     restore_rng,
@@ -234,12 +236,14 @@ def _network(
     path: object, document: dict, arrays: dict[str, np.ndarray]
 ) -> tuple[FeedForward, list[np.ndarray]]:
     """The stored network (its tensors taken out of ``arrays``) and its parameters in order."""
-    net = FeedForward.from_config(document["network"])
-    params = []
-    for i, layer in enumerate(net.layers):
-        layer.W = _take(path, arrays, f"layers.{i}.weight", layer.W.shape, net.dtype)
-        layer.b = _take(path, arrays, f"layers.{i}.bias", layer.b.shape, net.dtype)
-        params += [layer.W, layer.b]
+    config = document["network"]
+    dtype = np.dtype(config["dtype"])
+    taken = {
+        name: _take(path, arrays, name, shape, dtype)
+        for name, shape in network_shapes(config["sizes"]).items()
+    }
+    net = network_from_tensors(FeedForward, config, taken)
+    params = [p for layer in net.layers for p in (layer.W, layer.b)]
     restore_rng(net, document["rng_state"], path, CheckpointError)
     if not isinstance(document.get("metadata"), dict):
         raise _fail(path, "the 'metadata' entry is missing or not a JSON object")

@@ -46,6 +46,7 @@ from deltaprop.io.tensorfile import (
     header_length,
     is_int,
     network_config,
+    network_from_tensors,
     network_tensors,
     read_safetensors,
     restore_rng,
@@ -154,12 +155,9 @@ def load(path: str | os.PathLike, into: type[N] = FeedForward) -> N:  # type: ig
     document, arrays, _ = _read(path)
     network = document["network"]
     try:
-        net = into.from_config(network)
+        net = network_from_tensors(into, network, arrays)
     except ValueError as exc:
         raise ModelFileError(f"{path}: the stored network is not valid: {exc}") from None
-    for i, layer in enumerate(net.layers):
-        layer.W = arrays[f"layers.{i}.weight"]
-        layer.b = arrays[f"layers.{i}.bias"]
     if document.get("rng_state") is not None:
         restore_rng(net, document["rng_state"], path)
     net.metadata = document["metadata"]

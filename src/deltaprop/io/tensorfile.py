@@ -31,6 +31,7 @@ from typing import BinaryIO
 import numpy as np
 
 from deltaprop.core.activations import ACTIVATIONS
+from deltaprop.core.init import GivenWeights, get_initializer
 from deltaprop.core.losses import LOSSES
 from deltaprop.core.network import FeedForward
 from deltaprop.errors import ModelFileError
@@ -340,6 +341,22 @@ def network_shapes(sizes: list[int]) -> dict[str, tuple[int, ...]]:
         shapes[f"layers.{i}.weight"] = (n_out, n_in)
         shapes[f"layers.{i}.bias"] = (n_out,)
     return shapes
+
+
+def network_from_tensors(
+    into: type[FeedForward], config: dict, arrays: dict[str, np.ndarray]
+) -> FeedForward:
+    """An ``into`` with the architecture ``config`` (as :func:`check_network` accepted it)
+    and the tensors ``layers.{l}.weight``/``.bias`` taken out of ``arrays`` as its weights,
+    without drawing or allocating others first; ValueError if they do not fit it."""
+    initializer = get_initializer(config["init"])
+    pairs = [
+        (arrays.pop(f"layers.{i}.weight"), arrays.pop(f"layers.{i}.bias"))
+        for i in range(len(config["sizes"]) - 1)
+    ]
+    net = into.from_config({**config, "init": GivenWeights(initializer, pairs)})
+    net.initializer = initializer
+    return net
 
 
 def restore_rng(

@@ -4,7 +4,8 @@ The package is layered (see docs/architecture.md): errors → core → optim →
 explain → plot → model → sklearn → cli. This module gathers the public names.
 """
 
-from deltaprop import _moved
+# _interrupt first, before NumPy loads: Ctrl-C while the command line loads says "interrupted".
+from deltaprop import _interrupt, _moved  # noqa: F401
 from deltaprop._version import __version__
 from deltaprop.core.activations import ACTIVATIONS, Activation, get_activation
 from deltaprop.core.gradcheck import gradcheck, numerical_gradients

@@ -6,6 +6,7 @@ import argparse
 import csv
 import io
 import json
+import os
 import sys
 from collections.abc import Sequence
 
@@ -15,6 +16,7 @@ from deltaprop.cli import UsageError
 from deltaprop.data.datasets import Dataset, load_dataset
 from deltaprop.data.preprocessing import Scaler
 from deltaprop.errors import DataError, ModelFileError
+from deltaprop.io.atomic import write_atomically
 from deltaprop.model import Network, load
 
 
@@ -104,6 +106,20 @@ def align_labels(
     return mapping[dataset.y]
 
 
+def model_outputs(net: Network, X: np.ndarray, source: object) -> np.ndarray:
+    """``net.predict(X)``, refused with a ValueError (not NaN with overflow warnings) when a
+    finite model's numbers overflow: weights such as 1e308 are finite, yet unusable."""
+    with np.errstate(all="ignore"):
+        outputs = net.predict(X)
+    if not np.isfinite(outputs).all():
+        largest = max(float(np.abs(p).max()) for p in net.parameters())
+        raise ValueError(
+            f"the model's outputs on {printable(source)} overflow to NaN or inf (its largest "
+            f"weight is {largest:.3g} in magnitude): the weights are too large to compute with"
+        )
+    return outputs
+
+
 def predicted_labels(outputs: np.ndarray) -> np.ndarray:
     """Class labels of output rows: the winning unit, or a single sigmoid output over 0.5."""
     if outputs.shape[1] == 1:
@@ -119,9 +135,18 @@ def write_csv(rows: list[list[object]], header: list[str], path: str | None) -> 
     writer.writerows(rows)
     if path in (None, "-"):
         sys.stdout.write(buffer.getvalue())
-    else:
-        with open(path, "w", encoding="utf-8", newline="") as handle:
-            handle.write(buffer.getvalue())
+    elif os.path.exists(path) and not os.path.isfile(path):
+        # A device or FIFO the user names (/dev/stdout, a pipe): written as a stream, since
+        # renaming a file over it would replace the device itself.
+        try:
+            with open(path, "w", encoding="utf-8", newline="") as handle:
+                handle.write(buffer.getvalue())
+        except OSError as exc:
+            if exc.errno is None:
+                raise
+            raise OSError(exc.errno, exc.strerror, path) from exc
+    else:  # a file: whole or not at all, never half a CSV on a full disk
+        write_atomically(path, buffer.getvalue().encode("utf-8"))
 
 
 def load_model(path: str) -> Network:

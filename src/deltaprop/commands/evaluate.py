@@ -33,7 +33,7 @@ def run(args: argparse.Namespace) -> int:
         net, args.data, target=args.target, labels=args.labels, seed=args.seed
     )
     X = _common.model_inputs(net, net.check_inputs(dataset.X, name=f"{dataset.name} features"))
-    outputs = net.predict(X)
+    outputs = _common.model_outputs(net, X, dataset.name)
     print(f"model: {args.model} ({net})")
     print(f"data: {dataset.name}, {len(dataset)} examples")
     if task == "classification":
@@ -56,6 +56,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _print_confusion(y: np.ndarray, predicted: np.ndarray, names: list[str]) -> None:
     if len(names) > 20:
+        print(f"confusion matrix: not printed for {len(names)} classes (more than 20)")
         return
     # plot.figures imports matplotlib at its top: loaded only when a confusion matrix is printed.
     from deltaprop.plot.figures import confusion_counts

@@ -41,7 +41,7 @@ def run(args: argparse.Namespace) -> int:
     else:
         X = load_dataset(args.data, require_target=False).X
     X = _common.model_inputs(net, net.check_inputs(X, name=f"{args.data} features"))
-    outputs = net.predict(X)
+    outputs = _common.model_outputs(net, X, args.data)
     names = meta.get("class_names")
     if meta.get("task", "classification") == "classification" and names is not None:
         labels = _common.predicted_labels(outputs)

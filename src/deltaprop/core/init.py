@@ -27,6 +27,8 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from deltaprop.resources import check_fits
+
 
 @dataclass(frozen=True)
 class Initializer:
@@ -53,13 +55,34 @@ class Initializer:
         # The textbook's small random numbers apply to the bias weight w_j0 as to any other.
         return self.name in ("uniform", "normal")
 
+    def check(self, fan_in: int, fan_out: int, dtype: np.dtype, *, memory: bool = True) -> None:
+        """ValueError, before anything is drawn, if this layer's weights cannot be: a scale
+        whose draws overflow ``dtype`` (or the float64 they are drawn in), or (``memory``)
+        more weights than memory holds, named with their size."""
+        dtype = np.dtype(dtype)
+        s = self.spread(fan_in, fan_out)
+        # U(-s, s) needs 2s finite; N(0, s²) draws reach about 9 s in a billion draws.
+        largest = float(np.finfo(dtype).max) / (2.0 if self.distribution == "uniform" else 16.0)
+        if not s <= largest:
+            raise ValueError(
+                f"init {self.name!r} with scale {s:g} draws weights too large for {dtype.name} "
+                f"(the scale must be at most {largest:.3g}). Received: scale={s!r}"
+            )
+        if memory:
+            check_fits(
+                fan_in * fan_out * max(8, dtype.itemsize),
+                f"a layer of {fan_in} inputs and {fan_out} units ({fan_in * fan_out:,} weights, "
+                "drawn in float64)",
+            )
+
     def __call__(
         self, fan_in: int, fan_out: int, rng: np.random.Generator, dtype: np.dtype
     ) -> tuple[np.ndarray, np.ndarray]:
+        self.check(fan_in, fan_out, dtype)
         s = self.spread(fan_in, fan_out)
         draw = rng.uniform if self.distribution == "uniform" else rng.normal
         lo_or_mean = -s if self.distribution == "uniform" else 0.0
-        W = draw(lo_or_mean, s, size=(fan_out, fan_in)).astype(dtype)
+        W = draw(lo_or_mean, s, size=(fan_out, fan_in)).astype(dtype, copy=False)
         if self.random_bias:
             b = draw(lo_or_mean, s, size=fan_out).astype(dtype)
         else:

@@ -30,6 +30,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from deltaprop.core.activations import Activation, softmax_backward
+from deltaprop.resources import check_fits
 
 Array = np.ndarray
 
@@ -243,13 +244,17 @@ def _one_hot_labels(T: Array, n_examples: int, n_outputs: int, dtype) -> Array:
             "1-D targets for cross_entropy are class labels and must be whole numbers. "
             f"Received values such as {T[T != np.round(T)][0]!r}"
         )
-    labels = T.astype(np.int64)
-    bad = (labels < 0) | (labels >= n_outputs)
+    bad = (T < 0) | (T >= n_outputs)  # before the cast, which would wrap 1e300 around
     if np.any(bad):
         raise ValueError(
             f"class labels must lie in [0, {n_outputs - 1}] for a network with {n_outputs} "
-            f"outputs. Received: label {labels[bad][0]}"
+            f"outputs. Received: label {T[bad][0].item()!r}"
         )
+    labels = T.astype(np.int64)
+    check_fits(
+        n_examples * n_outputs * np.dtype(dtype).itemsize,
+        f"one-hot targets of {n_examples} examples × {n_outputs} classes",
+    )
     onehot = np.zeros((n_examples, n_outputs), dtype=dtype)
     onehot[np.arange(n_examples), labels] = 1
     return onehot

@@ -45,14 +45,39 @@ def check_inputs(X: object, n_features: int, dtype: np.dtype, name: str = "X") -
             f"{name} has {arr.shape[1]} columns but the network has {n_features} inputs. "
             f"Expected shape (n_examples, {n_features}). Received: shape {arr.shape}"
         )
-    arr = np.asarray(arr, dtype=dtype)
-    if not _all_finite(arr):
-        bad = np.argwhere(~np.isfinite(arr))[0]
+    with np.errstate(over="ignore"):  # an overflow is reported below, by value
+        cast = np.asarray(arr, dtype=dtype)
+    if not _all_finite(cast):
+        r, c = np.argwhere(~np.isfinite(cast))[0]
+        if np.isfinite(arr[r, c]):
+            raise ValueError(
+                f"{name} holds {arr[r, c].item()!r} at row {r}, column {c}: "
+                f"{too_large(np.dtype(dtype))}; scale the inputs or use dtype='float64'"
+            )
         raise ValueError(
-            f"{name} contains NaN or inf (first at row {bad[0]}, column {bad[1]}: "
-            f"{arr[bad[0], bad[1]]}); expected finite numbers"
+            f"{name} contains NaN or inf (first at row {r}, column {c}: "
+            f"{arr[r, c]}); expected finite numbers"
         )
-    return arr
+    return cast
+
+
+def too_large(dtype: np.dtype) -> str:
+    """ "too large for float32 (at most ±3.4e+38)": why a finite number became inf."""
+    return f"too large for {dtype.name} (at most ±{float(np.finfo(dtype).max):.3g})"
+
+
+def check_in_dtype(original: object, cast: Array, name: str) -> None:
+    """ValueError naming the value if finite numbers became inf in ``cast``'s dtype (the
+    targets 1e39 of a float32 network); ``original`` is what was given before the cast."""
+    if _all_finite(cast):
+        return
+    where = tuple(int(i) for i in np.argwhere(~np.isfinite(cast))[0])
+    given = np.asarray(original)
+    value = given.reshape(cast.shape)[where].item() if given.size == cast.size else "a value"
+    raise ValueError(
+        f"{name} holds {value!r} at index {where}: {too_large(cast.dtype)}; scale the "
+        "targets or use dtype='float64'"
+    )
 
 
 def _all_finite(arr: Array, rows_per_chunk: int = 4096) -> bool:

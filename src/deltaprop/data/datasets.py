@@ -317,6 +317,16 @@ def _encode_target(
         except ValueError:
             pass
     if numbers is not None and not np.isfinite(numbers).all():
+        if task == "auto":  # numbers, one of them inf or nan: a bad number, not a class name
+            i = int(np.argmax(~np.isfinite(numbers)))
+            line = lines[i] if lines is not None else None
+            raise error(
+                path,
+                f"{str(values[i])[:40]!r} is not a finite number; the target's other values "
+                "are numbers (pass task='classification' to read them as class names)",
+                line,
+                column,
+            )
         numbers = None
     if task == "auto":
         task = "classification" if numbers is None or _categorical(numbers) else "regression"

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from deltaprop.core.validation import check_fraction
+from deltaprop.resources import check_fits
 
 if TYPE_CHECKING:
     from deltaprop.data.datasets import Dataset
@@ -187,6 +188,8 @@ def one_hot(labels: object, n_classes: int, dtype: object = np.float64) -> np.nd
     bad = (y < 0) | (y >= n_classes)
     if bad.any():
         raise ValueError(f"labels must lie in [0, {n_classes - 1}]. Received: {y[bad][0]}")
+    size = len(y) * n_classes * np.dtype(dtype).itemsize
+    check_fits(size, f"one-hot targets of {len(y)} examples × {n_classes} classes")
     out = np.zeros((len(y), n_classes), dtype=dtype)
     out[np.arange(len(y)), y.astype(np.int64)] = 1
     return out

@@ -354,6 +354,8 @@ def network_from_tensors(
         (arrays.pop(f"layers.{i}.weight"), arrays.pop(f"layers.{i}.bias"))
         for i in range(len(config["sizes"]) - 1)
     ]
+    for W, _ in pairs:  # the file's init must still be able to draw, as on any network
+        initializer.check(W.shape[1], W.shape[0], W.dtype, memory=False)
     net = into.from_config({**config, "init": GivenWeights(initializer, pairs)})
     net.initializer = initializer
     return net

@@ -61,13 +61,52 @@ def confusion_counts(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> 
     return counts
 
 
+# Above this many classes a matrix is unreadable (and its figure would grow past gigabytes):
+# the figure becomes a table of the most frequent confusions instead.
+MAX_MATRIX_CLASSES = 50
+TOP_CONFUSIONS = 25
+
+
+def _short(name: str, width: int = 20) -> str:
+    return name if len(name) <= width else name[: width - 1] + "…"
+
+
+def _confusion_table(y_true: np.ndarray, y_pred: np.ndarray, names: list[str]) -> Figure:
+    """A fixed-size figure: the accuracy and the :data:`TOP_CONFUSIONS` most frequent
+    (true, predicted) pairs of different classes, counted without an n × n matrix."""
+    n = len(names)
+    wrong = y_true != y_pred
+    pairs, counts = np.unique(
+        y_true[wrong].astype(np.int64) * n + y_pred[wrong].astype(np.int64), return_counts=True
+    )
+    top = np.argsort(-counts, kind="stable")[:TOP_CONFUSIONS]
+    rows = [[names[pairs[i] // n], names[pairs[i] % n], str(counts[i])] for i in top]
+    fig = Figure(figsize=(7, 1.2 + 0.22 * max(len(rows), 1)))
+    ax = fig.add_subplot()
+    ax.axis("off")
+    ax.set_title(
+        f"{n} classes, too many for a matrix (accuracy {np.mean(~wrong):.4f}):\n"
+        f"the {len(rows)} most frequent confusions of {int(wrong.sum())} errors",
+        fontsize=10,
+    )
+    if rows:
+        table = ax.table(
+            cellText=rows, colLabels=["true", "predicted", "examples"], loc="upper center"
+        )
+        table.auto_set_font_size(False)
+        table.set_fontsize(8)
+    return fig
+
+
 def confusion_matrix(
     y_true: np.ndarray,
     y_pred: np.ndarray,
     class_names: Sequence[str] | None = None,
     path: str | os.PathLike | None = None,
 ) -> Figure:
-    """Counts of true class (rows) against predicted class (columns), with the counts written in."""
+    """Counts of true class (rows) against predicted class (columns), with the counts written
+    in; for more than :data:`MAX_MATRIX_CLASSES` classes, a table of the most frequent
+    confusions instead (a figure of fixed size, whatever the number of classes)."""
     y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
     if y_true.shape != y_pred.shape or y_true.ndim != 1:
         raise ValueError(
@@ -78,6 +117,9 @@ def confusion_matrix(
     if class_names is not None:
         n = max(n, len(class_names))
     names = list(class_names) if class_names is not None else [str(i) for i in range(n)]
+    names = [_short(str(name)) for name in names]
+    if n > MAX_MATRIX_CLASSES:
+        return _save(_confusion_table(y_true, y_pred, names), path)
     counts = confusion_counts(y_true, y_pred, n)
     size = max(4.0, 0.45 * n + 2)
     fig = Figure(figsize=(size + 1, size))

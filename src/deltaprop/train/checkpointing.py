@@ -11,6 +11,7 @@ import os
 import numpy as np
 
 from deltaprop.core.network import FeedForward
+from deltaprop.io.atomic import sweep_leftovers
 from deltaprop.io.checkpoint_file import TrainingState, load_checkpoint, save_checkpoint
 from deltaprop.optim.optimizers import Optimizer
 from deltaprop.train.state import FitState
@@ -85,6 +86,7 @@ class Checkpointer:
     ) -> None:
         self.path, self.every, self.every_batches = path, every, every_batches
         self.settings = settings
+        sweep_leftovers(path)  # what a killed earlier run left goes now, not at its first write
 
     def resume(
         self, path: str | os.PathLike, net: FeedForward, opt: Optimizer, scheduler: object

@@ -14,7 +14,7 @@ import numpy as np
 
 from deltaprop.core.losses import accuracy_rule
 from deltaprop.core.network import FeedForward
-from deltaprop.core.validation import check_fraction, check_positive_int
+from deltaprop.core.validation import check_fraction, check_in_dtype, check_positive_int
 from deltaprop.optim.optimizers import SGD, Optimizer, get_optimizer
 from deltaprop.train.callbacks import Callback, EarlyStopping, early_stopping_from
 from deltaprop.train.checkpointing import Checkpointer, fingerprint
@@ -153,7 +153,7 @@ def plan_fit(
     """Check fit's arguments (see :func:`deltaprop.train.loop.fit`) into a plan; raises
     ValueError naming the first bad one. The engine is checked by the chooser."""
     X = net.check_inputs(X)
-    T = net.check_targets(T, X.shape[0])
+    T = _targets(net, T, X.shape[0], "T")
     epochs = check_positive_int(epochs, "epochs")
     if batch_size is not None:
         batch_size = check_positive_int(batch_size, "batch_size")
@@ -166,6 +166,7 @@ def plan_fit(
     X_val, T_val, n_val = _validation_part(net, X, validation_data, validation_split)
     n = X.shape[0] - n_val
     saving = _checkpoint_plan(checkpoint, checkpoint_every, checkpoint_every_batches, resume)
+    _check_before_any_change(net, T, stopper, hooks, X_val is not None or n_val > 0, saving)
     return FitPlan(
         net=net,
         X=X,
@@ -186,6 +187,68 @@ def plan_fit(
         checkpoint=saving,
         verbose=verbose,
     )
+
+
+def _targets(net: FeedForward, T: object, n_examples: int, name: str) -> Array:
+    """The checked targets in the network's dtype; ValueError naming a value that the cast
+    made infinite (1e39 in float32), which training would only report as a divergence."""
+    with np.errstate(over="ignore"):  # an overflow is reported below, by value
+        checked = net.check_targets(T, n_examples, name)
+    check_in_dtype(T, checked, name)
+    return checked
+
+
+def _check_before_any_change(
+    net: FeedForward,
+    T: Array,
+    stopper: EarlyStopping | None,
+    hooks: list,
+    validating: bool,
+    saving: CheckpointPlan | None,
+) -> None:
+    """What would otherwise fail only after the first epoch changed the weights and the
+    generator: a monitor of validation numbers without validation data, a checkpoint path
+    that cannot be written, a classification with one class."""
+    for hook in [*hooks, stopper]:
+        monitor = getattr(hook, "monitor", None)
+        if isinstance(monitor, str) and monitor.startswith("val_") and not validating:
+            raise ValueError(
+                f"{type(hook).__name__}(monitor={monitor!r}) needs validation data; pass "
+                "validation_data=(X_val, T_val) or validation_split"
+            )
+    if saving is not None:
+        check_writable_file(saving.path, "checkpoint")
+    _check_classes(net, T)
+
+
+def _check_classes(net: FeedForward, T: Array) -> None:
+    """ValueError if the targets are classes (one-hot rows, or one 0/1 column) and every
+    example has the same one: there is nothing to learn to tell apart."""
+    if T.shape[0] < 2 or not _wants_accuracy(net, T, "auto"):
+        return
+    one_hot = T.shape[1] > 1 and bool(np.all((T == 0) | (T == 1)))
+    binary = T.shape[1] == 1 and bool(np.all((T == 0) | (T == 1)))
+    if not (one_hot or binary):
+        return
+    classes = np.unique(T.argmax(axis=1) if one_hot else T[:, 0])
+    if classes.size == 1:
+        raise ValueError(
+            f"T: every one of the {T.shape[0]} examples has the class {int(classes[0])}; "
+            "a classifier needs examples of at least 2 classes"
+        )
+
+
+def check_writable_file(path: str | os.PathLike, what: str) -> None:
+    """ValueError unless ``path`` names a file that can be written: not a folder, in an
+    existing folder this process may create files in."""
+    target = os.fspath(path)
+    folder = os.path.dirname(os.path.abspath(target))
+    if os.path.isdir(target):
+        raise ValueError(f"{what}={target!r} is a folder; expected the path of a file")
+    if not os.path.isdir(folder):
+        raise ValueError(f"{what}={target!r}: its folder {folder!r} does not exist")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise ValueError(f"{what}={target!r}: its folder {folder!r} is not writable")
 
 
 def _check_scheduler(scheduler: object, opt: Optimizer) -> None:
@@ -218,7 +281,7 @@ def _validation_part(
         if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
             raise ValueError("validation_data must be a pair (X_val, T_val)")
         X_val = net.check_inputs(validation_data[0], "X_val")
-        T_val = net.check_targets(validation_data[1], X_val.shape[0], "T_val")
+        T_val = _targets(net, validation_data[1], X_val.shape[0], "T_val")
     elif validation_split:
         validation_split = check_fraction(validation_split, "validation_split")
         n_val = int(round(X.shape[0] * validation_split))

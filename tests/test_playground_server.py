@@ -269,3 +269,17 @@ def test_a_host_beyond_this_machine_gets_a_warning(capsys, monkeypatch):
     assert main(["playground", "--no-browser", "--host", "0.0.0.0", "--port", "0"]) == 2
     err = capsys.readouterr().err
     assert "warning: listening on 0.0.0.0" in err and "could not listen" in err
+
+
+def test_pages_of_a_server_started_with_data_train_on_it():
+    from deltaprop.playground.problems import read_csv_upload
+    from deltaprop.playground.settings import Settings
+
+    upload = read_csv_upload("given.csv", b"p,q,r,label\n" + b"1,2,3,a\n4,5,6,b\n" * 20)
+    with TestClient(create_app(Settings(dataset="csv"), upload)) as client:
+        with client.websocket_connect("/ws") as ws:
+            state = ws.receive_json()
+            assert state["data"]["name"] == "given.csv" and state["network"]["sizes"][0] == 3
+            send(ws, "reset")
+            state, _ = until(ws, "state")
+            assert state["data"]["name"] == "given.csv"

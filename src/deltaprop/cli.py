@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from deltaprop._version import __version__
 from deltaprop.errors import DataError, ModelFileError
 
-COMMANDS = ("train", "evaluate", "predict", "info", "gradcheck", "explain", "playground")
+COMMANDS = ("train", "evaluate", "predict", "info", "gradcheck", "explain", "playground", "export")
 
 
 class UsageError(Exception):

@@ -389,6 +389,16 @@ class BaseMLP(BaseEstimator, ABC):
         net = self.network_
         return net.forward(np.asarray(X, dtype=net.dtype)).output
 
+    def to_onnx(self, path: object = None, **kwargs: object) -> object:
+        """The fitted estimator as an ONNX model by skl2onnx (see
+        :func:`deltaprop.sklearn.onnx.estimator_to_onnx` for ``opset``, ``dtype``,
+        ``options``); written atomically to ``path`` when given. Needs
+        ``pip install 'deltaprop[onnx]'``."""
+        # Imported here: it loads onnx and skl2onnx, an optional extra.
+        from deltaprop.sklearn._onnx import estimator_to_onnx
+
+        return estimator_to_onnx(self, path, **kwargs)
+
     @staticmethod
     def _finite(outputs: np.ndarray) -> bool:
         return bool(np.isfinite(outputs).all())

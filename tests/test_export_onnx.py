@@ -64,8 +64,14 @@ def test_onnx_runtime_computes_predict(hidden, output, loss, dtype):
 
 
 def test_the_graph_is_standard_operators_of_the_pinned_opset():
-    net = dp.Network([2, 3, 2], activation="leaky_relu", output_activation="softmax",
-                     loss="cross_entropy", seed=0, dtype="float32")
+    net = dp.Network(
+        [2, 3, 2],
+        activation="leaky_relu",
+        output_activation="softmax",
+        loss="cross_entropy",
+        seed=0,
+        dtype="float32",
+    )
     model = net.to_onnx()
     assert [(o.domain, o.version) for o in model.opset_import] == [("", OPSET)] == [("", 17)]
     ops = [node.op_type for node in model.graph.node]
@@ -91,8 +97,9 @@ def test_float64_leaky_relu_keeps_its_slope_exactly():
 
 
 def test_metadata_properties_carry_architecture_and_class_names():
-    net = dp.Network([4, 5, 3], activation="tanh", output_activation="softmax",
-                     loss="cross_entropy", seed=1)
+    net = dp.Network(
+        [4, 5, 3], activation="tanh", output_activation="softmax", loss="cross_entropy", seed=1
+    )
     net.metadata.update(class_names=["setosa", "versicolor", "virginica"], task="classification")
     props = {p.key: p.value for p in net.to_onnx().metadata_props}
     assert json.loads(props["architecture"]) == net.config()
@@ -102,8 +109,13 @@ def test_metadata_properties_carry_architecture_and_class_names():
 
 
 def test_opset_and_dtype_arguments():
-    net = dp.Network([3, 4, 2], activation="elu", output_activation="sigmoid",
-                     loss="binary_cross_entropy", seed=2)
+    net = dp.Network(
+        [3, 4, 2],
+        activation="elu",
+        output_activation="sigmoid",
+        loss="binary_cross_entropy",
+        seed=2,
+    )
     X = inputs(3, "float64")
     old = net.to_onnx(opset=13)
     assert old.opset_import[0].version == 13

@@ -127,7 +127,9 @@ def test_from_torch_checks_the_module_and_the_loss():
     with pytest.raises(ValueError, match="torch.nn.Sequential.*Received: Linear"):
         dp.Network.from_torch(nn.Linear(2, 1), loss="mse")
     with pytest.raises(ValueError, match="binary_cross_entropy.*sigmoid"):
-        dp.Network.from_torch(nn.Sequential(nn.Linear(2, 1), nn.Tanh()), loss="binary_cross_entropy")
+        dp.Network.from_torch(
+            nn.Sequential(nn.Linear(2, 1), nn.Tanh()), loss="binary_cross_entropy"
+        )
 
 
 def test_custom_activation_has_no_torch_module():
@@ -138,8 +140,14 @@ def test_custom_activation_has_no_torch_module():
 
 
 def test_printed_source_builds_the_module_and_loads_the_state_dict(tmp_path):
-    net = dp.Network([3, 5, 2], activation="softplus", output_activation="softmax",
-                     loss="cross_entropy", seed=4, dtype="float32")
+    net = dp.Network(
+        [3, 5, 2],
+        activation="softplus",
+        output_activation="softmax",
+        loss="cross_entropy",
+        seed=4,
+        dtype="float32",
+    )
     path = tmp_path / "state.safetensors"
     torch_export.save_state_dict(net, path)
     namespace: dict = {}

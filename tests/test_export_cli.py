@@ -10,6 +10,7 @@ import pytest
 
 import deltaprop as dp
 from deltaprop.cli import main
+from deltaprop.data.preprocessing import Scaler
 
 ort = pytest.importorskip("onnxruntime", reason="needs pip install 'deltaprop[onnx]'")
 
@@ -138,12 +139,27 @@ def test_missing_onnx_package_is_one_line(model_file, tmp_path, capsys, monkeypa
     assert not out.exists()
 
 
-def test_a_scaled_model_says_its_export_takes_scaled_inputs(tmp_path, capsys):
-    net = dp.Network([2, 1], seed=0)
+@pytest.mark.parametrize("kind", ["standard", "minmax"])
+def test_a_scaled_model_scales_raw_features_in_the_graph(tmp_path, capsys, kind):
+    raw = X() * 10 + 3
+    scaler = Scaler(kind).fit(raw)
+    net = dp.Network([4, 5, 2], activation="tanh", loss="mse", seed=0)
     path = tmp_path / "m.safetensors"
-    net.save(path, metadata={"scaler": {"kind": "standard", "offset": [0, 0], "scale": [1, 1]}})
-    assert main(["export", str(path), "--format", "onnx", "-o", str(tmp_path / "m.onnx")]) == 0
-    assert "takes inputs already scaled" in capsys.readouterr().err
+    net.save(path, metadata={"scaler": scaler.to_dict()})
+    out, bare = tmp_path / "m.onnx", tmp_path / "bare.onnx"
+    assert main(["export", str(path), "--format", "onnx", "-o", str(out)]) == 0
+    assert "give it raw features" in capsys.readouterr().out
+    session = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
+    expected = net.predict(scaler.transform(raw))  # what deltaprop predict computes
+    np.testing.assert_allclose(
+        session.run(None, {"input": raw})[0], expected, rtol=1e-10, atol=1e-10
+    )
+    assert main(["export", str(path), "--format", "onnx", "-o", str(bare), "--no-scaling"]) == 0
+    assert "give it inputs already scaled" in capsys.readouterr().err
+    session = ort.InferenceSession(str(bare), providers=["CPUExecutionProvider"])
+    np.testing.assert_allclose(
+        session.run(None, {"input": raw})[0], net.predict(raw), rtol=1e-10, atol=1e-10
+    )
 
 
 def assert_fails(capsys, argv, code, message):

@@ -196,3 +196,18 @@ def test_import_deltaprop_loads_no_export_dependency():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_input_scaling_in_the_graph_and_its_checks():
+    from deltaprop.export.onnx import network_to_onnx
+
+    net = dp.Network([3, 4, 1], activation="relu", loss="mse", seed=0)
+    offset, scale = np.array([1.0, -2.0, 0.5]), np.array([2.0, 0.25, 3.0])
+    model = network_to_onnx(net, input_scaling=(offset, scale))
+    X = inputs(3, "float64")
+    close(run(model, X), net.predict((X - offset) / scale), "float64")
+    assert {p.key: p.value for p in model.metadata_props}["input_scaling"] == "in the graph"
+    with pytest.raises(ValueError, match=r"each of shape \(3,\)"):
+        network_to_onnx(net, input_scaling=(offset[:2], scale[:2]))
+    with pytest.raises(ValueError, match="scales > 0"):
+        network_to_onnx(net, input_scaling=(offset, -scale))

@@ -143,6 +143,29 @@ def composed_activation(
     return nodes, constants
 
 
+def scaling_nodes(
+    net: FeedForward, input_scaling: tuple[np.ndarray, np.ndarray] | None, dtype: np.dtype
+) -> tuple[list[Node], dict[str, np.ndarray]]:
+    """(input - offset) / scale as Sub and Div nodes, or nothing for ``input_scaling=None``."""
+    if input_scaling is None:
+        return [], {}
+    offset, scale = (np.asarray(v, dtype=np.float64) for v in input_scaling)
+    n = net.n_inputs
+    if offset.shape != (n,) or scale.shape != (n,):
+        raise ValueError(
+            f"input_scaling must be (offset, scale), each of shape ({n},) for the network's "
+            f"{n} inputs. Received: shapes {offset.shape} and {scale.shape}"
+        )
+    if not (np.isfinite(offset).all() and np.isfinite(scale).all() and (scale > 0).all()):
+        raise ValueError("input_scaling needs finite offsets and finite scales > 0")
+    initializers = {"input.offset": offset.astype(dtype), "input.scale": scale.astype(dtype)}
+    nodes = [
+        Node("Sub", [INPUT_NAME, "input.offset"], ["input.centred"], {}),
+        Node("Div", ["input.centred", "input.scale"], ["input.scaled"], {}),
+    ]
+    return nodes, initializers
+
+
 def metadata_properties(net: FeedForward) -> dict[str, str]:
     """The model's metadata properties: JSON text of the architecture, the class names (when
     the network has them) and all of ``net.metadata``."""
@@ -166,16 +189,23 @@ def network_to_onnx(
     *,
     opset: int | None = None,
     dtype: object = None,
+    input_scaling: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> onnx.ModelProto:
     """``net`` as an ONNX model, checked by ``onnx.checker``; written atomically to ``path``
-    when one is given. Every argument is checked before anything is written."""
+    when one is given. ``input_scaling=(offset, scale)`` puts ``(input - offset) / scale``
+    before the first layer (the scaling a model trained by ``deltaprop train`` keeps), so that
+    the graph takes raw features. Every argument is checked before anything is written."""
     layers = exportable_layers(net)
     target = checked_target(path, "ONNX model")
     lib = import_onnx()
     helper, numpy_helper = lib.helper, lib.numpy_helper
     opset = check_opset(opset, lib.defs.onnx_opset_version())
     dtype = export_dtype(net, dtype)
-    nodes, initializers = layer_nodes(layers, INPUT_NAME, OUTPUT_NAME, dtype)
+    nodes, initializers = scaling_nodes(net, input_scaling, dtype)
+    first = nodes[-1].outputs[0] if nodes else INPUT_NAME
+    more_nodes, more_initializers = layer_nodes(layers, first, OUTPUT_NAME, dtype)
+    nodes += more_nodes
+    initializers.update(more_initializers)
     element = helper.np_dtype_to_tensor_dtype(dtype)
     graph = helper.make_graph(
         [
@@ -198,7 +228,9 @@ def network_to_onnx(
         producer_version=__version__,
         doc_string=repr(net),
     )
-    helper.set_model_props(model, metadata_properties(net))
+    properties = metadata_properties(net)
+    properties["input_scaling"] = "in the graph" if input_scaling is not None else "none"
+    helper.set_model_props(model, properties)
     lib.checker.check_model(model, full_check=True)
     if target is not None:
         write_atomically(target, model.SerializeToString())

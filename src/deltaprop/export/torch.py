@@ -78,7 +78,7 @@ def module_source(net: FeedForward, state_dict_path: str | None = None) -> str:
 
 def save_state_dict(net: FeedForward, path: str | os.PathLike) -> None:
     """Write the state dict as a safetensors file, atomically; its metadata holds the
-    architecture (JSON) and the module's source."""
+    architecture and ``net.metadata`` (JSON text) and the module's source."""
     target = checked_target(path, "state dict")
     arrays = state_dict_arrays(net)
     # Imported here: safetensors loads with the first file written, as for model files.
@@ -87,9 +87,17 @@ def save_state_dict(net: FeedForward, path: str | os.PathLike) -> None:
     metadata = {
         "format": "pt",
         "architecture": json.dumps(net.config()),
+        "metadata": metadata_json(net),
         "module": module_source(net),
     }
     write_atomically(target, safetensors.numpy.save(arrays, metadata=metadata))
+
+
+def metadata_json(net: FeedForward) -> str:
+    try:
+        return json.dumps(net.metadata, allow_nan=False, ensure_ascii=False)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"net.metadata must be plain JSON data to export it: {exc}") from None
 
 
 def to_torch(net: FeedForward) -> torch.nn.Sequential:

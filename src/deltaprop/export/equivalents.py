@@ -36,7 +36,7 @@ class Equivalent:
     """
 
     onnx_op: str
-    torch_module: str
+    torch_module: str | None  # None: torch.nn has no module for it
     onnx_attributes: Mapping[str, str] = field(default_factory=dict)
     torch_arguments: Mapping[str, str] = field(default_factory=dict)
     onnx_fixed: Mapping[str, int] = field(default_factory=dict)
@@ -96,6 +96,8 @@ EQUIVALENTS: dict[str, Equivalent] = {
     # indices (state-dict names 0.weight, 2.weight, ...) and its activation at the odd ones.
     "identity": Equivalent("Identity", "Identity"),
     "softmax": Equivalent("Softmax", "Softmax", onnx_fixed={"axis": -1}, torch_fixed={"dim": -1}),
+    # exp, the output of Poisson regression: torch.nn has no Exp module, so no PyTorch export.
+    "exp": Equivalent("Exp", None),
 }
 
 
@@ -120,6 +122,19 @@ def exportable_layers(net: FeedForward) -> list[tuple[LayerSpec, Equivalent]]:
         (spec, equivalent_of(layer.activation, f"layer {i}"))
         for i, (spec, layer) in enumerate(zip(net.layer_specs(), net.layers))
     ]
+
+
+def torch_layers(net: FeedForward) -> list[tuple[LayerSpec, Equivalent]]:
+    """:func:`exportable_layers` for PyTorch: ValueError for an activation no torch.nn module
+    computes."""
+    layers = exportable_layers(net)
+    for i, (spec, equivalent) in enumerate(layers):
+        if equivalent.torch_module is None:
+            raise ValueError(
+                f"layer {i} has the activation {spec.activation!r}, which no torch.nn module "
+                "computes, so the network has no PyTorch equivalent (ONNX export supports it)"
+            )
+    return layers
 
 
 def torch_module_source(spec: LayerSpec, equivalent: Equivalent) -> str:

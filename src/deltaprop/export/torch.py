@@ -21,7 +21,7 @@ from deltaprop.core.network import FeedForward
 from deltaprop.export.equivalents import (
     EQUIVALENTS,
     SOFTPLUS_MIN_THRESHOLD,
-    exportable_layers,
+    torch_layers,
     torch_module_source,
 )
 from deltaprop.export.target import checked_target
@@ -33,7 +33,9 @@ if TYPE_CHECKING:
 INSTALL_HINT = "pip install 'deltaprop[torch]'"
 TORCH_DTYPES = {"float32": "float32", "float64": "float64"}
 # torch.nn class name -> deltaprop activation name, from the one table.
-ACTIVATION_OF_MODULE = {eq.torch_module: name for name, eq in EQUIVALENTS.items()}
+ACTIVATION_OF_MODULE = {
+    eq.torch_module: name for name, eq in EQUIVALENTS.items() if eq.torch_module is not None
+}
 
 
 def import_torch() -> ModuleType:
@@ -51,7 +53,7 @@ def state_dict_arrays(net: FeedForward) -> dict[str, np.ndarray]:
     """The weights under ``nn.Sequential``'s names (``0.weight``, ``0.bias``, ``2.weight``,
     ...) as NumPy arrays, in the network's dtype."""
     arrays = {}
-    for i, (spec, _) in enumerate(exportable_layers(net)):
+    for i, (spec, _) in enumerate(torch_layers(net)):
         for role, array in (("weight", spec.W), ("bias", spec.b)):
             if not np.isfinite(array).all():
                 raise ValueError(f"layer {i}: its {role} contains NaN or inf; nothing to export")
@@ -67,7 +69,7 @@ def module_source(net: FeedForward, state_dict_path: str | None = None) -> str:
     if state_dict_path is not None:
         lines.append("from safetensors.torch import load_file")
     lines += ["", "model = nn.Sequential("]
-    for spec, equivalent in exportable_layers(net):
+    for spec, equivalent in torch_layers(net):
         lines.append(f"    nn.Linear({spec.n_in}, {spec.n_out}, dtype=torch.{dtype}),")
         lines.append(f"    {torch_module_source(spec, equivalent)},")
     lines.append(")")
@@ -103,7 +105,7 @@ def metadata_json(net: FeedForward) -> str:
 def to_torch(net: FeedForward) -> torch.nn.Sequential:
     """A ``torch.nn.Sequential`` computing what ``net.predict`` does, in the network's dtype,
     with its own copy of the weights; torch's random state is left untouched."""
-    layers = exportable_layers(net)
+    layers = torch_layers(net)
     arrays = state_dict_arrays(net)
     torch = import_torch()
     nn, dtype = torch.nn, getattr(torch, TORCH_DTYPES[net.dtype.name])

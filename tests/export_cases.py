@@ -1,0 +1,38 @@
+"""What the export tests share: every hidden activation, every output activation with each
+loss it may be trained with, inputs that reach every activation's kink and tails, and the
+tolerances the issue sets (float32 1e-5, float64 1e-10)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+import deltaprop as dp
+
+HIDDEN = [name for name, act in dp.ACTIVATIONS.items() if act.elementwise]
+
+
+def _trainable(activation: str, loss: str) -> bool:
+    try:
+        dp.get_loss(loss).check_activation(dp.get_activation(activation))
+    except ValueError:
+        return False
+    return True
+
+
+# Every output activation with every loss it may be trained with.
+OUTPUTS = [(act, loss) for act in dp.ACTIVATIONS for loss in dp.LOSSES if _trainable(act, loss)]
+TOLERANCE = {"float32": 1e-5, "float64": 1e-10}
+
+
+def inputs(n_in: int, dtype: str, seed: int = 7) -> np.ndarray:
+    """Rows that reach both sides of every activation's kink, and its far tails."""
+    X = np.random.default_rng(seed).normal(scale=3.0, size=(40, n_in))
+    X[:3] = [[0.0] * n_in, [40.0] * n_in, [-40.0] * n_in]
+    return X.astype(dtype)
+
+
+def close(actual: np.ndarray, expected: np.ndarray, dtype: str) -> None:
+    """Equal to the issue's tolerance for ``dtype``, and of the same dtype."""
+    assert actual.dtype == expected.dtype
+    tol = TOLERANCE[dtype]
+    np.testing.assert_allclose(actual, expected, rtol=tol, atol=tol)

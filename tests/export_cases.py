@@ -5,6 +5,7 @@ tolerances the issue sets (float32 1e-5, float64 1e-10)."""
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 import deltaprop as dp
 
@@ -36,3 +37,17 @@ def close(actual: np.ndarray, expected: np.ndarray, dtype: str) -> None:
     assert actual.dtype == expected.dtype
     tol = TOLERANCE[dtype]
     np.testing.assert_allclose(actual, expected, rtol=tol, atol=tol)
+
+
+# Every hidden activation x every output/loss pair x both dtypes, as one parametrization.
+every_case = pytest.mark.parametrize(
+    "hidden,output,loss,dtype",
+    [(h, o, loss, d) for h in HIDDEN for o, loss in OUTPUTS for d in ("float32", "float64")],
+)
+
+
+def case_network(hidden: str, output: str, loss: str, dtype: str, sizes=(3, 6, 5, 4)):
+    """Two hidden layers of ``hidden``, then ``output`` trained with ``loss``."""
+    return dp.Network(
+        list(sizes), activation=hidden, output_activation=output, loss=loss, seed=3, dtype=dtype
+    )

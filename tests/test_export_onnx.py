@@ -9,7 +9,7 @@ import sys
 
 import numpy as np
 import pytest
-from export_cases import HIDDEN, OUTPUTS, close, inputs
+from export_cases import OUTPUTS, case_network, close, every_case, inputs
 
 import deltaprop as dp
 from deltaprop.export.equivalents import EQUIVALENTS, OPSET
@@ -31,13 +31,9 @@ def test_every_activation_has_an_equivalent():
     assert ("softmax", "cross_entropy") in OUTPUTS and ("identity", "mse") in OUTPUTS
 
 
-@pytest.mark.parametrize("dtype", ["float32", "float64"])
-@pytest.mark.parametrize("output,loss", OUTPUTS)
-@pytest.mark.parametrize("hidden", HIDDEN)
+@every_case
 def test_onnx_runtime_computes_predict(hidden, output, loss, dtype):
-    net = dp.Network(
-        [3, 6, 5, 4], activation=hidden, output_activation=output, loss=loss, seed=3, dtype=dtype
-    )
+    net = case_network(hidden, output, loss, dtype)
     X = inputs(3, dtype)
     model = net.to_onnx()
     onnx.checker.check_model(model, full_check=True)
@@ -45,14 +41,7 @@ def test_onnx_runtime_computes_predict(hidden, output, loss, dtype):
 
 
 def test_the_graph_is_standard_operators_of_the_pinned_opset():
-    net = dp.Network(
-        [2, 3, 2],
-        activation="leaky_relu",
-        output_activation="softmax",
-        loss="cross_entropy",
-        seed=0,
-        dtype="float32",
-    )
+    net = case_network("leaky_relu", "softmax", "cross_entropy", "float32", sizes=(2, 3, 2))
     model = net.to_onnx()
     assert [(o.domain, o.version) for o in model.opset_import] == [("", OPSET)] == [("", 17)]
     ops = [node.op_type for node in model.graph.node]
@@ -90,13 +79,7 @@ def test_metadata_properties_carry_architecture_and_class_names():
 
 
 def test_opset_and_dtype_arguments():
-    net = dp.Network(
-        [3, 4, 2],
-        activation="elu",
-        output_activation="sigmoid",
-        loss="binary_cross_entropy",
-        seed=2,
-    )
+    net = case_network("elu", "sigmoid", "binary_cross_entropy", "float64", sizes=(3, 4, 2))
     X = inputs(3, "float64")
     old = net.to_onnx(opset=13)
     assert old.opset_import[0].version == 13

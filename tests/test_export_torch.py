@@ -8,7 +8,7 @@ import sys
 
 import numpy as np
 import pytest
-from export_cases import HIDDEN, OUTPUTS, close, inputs
+from export_cases import case_network, close, every_case, inputs
 
 import deltaprop as dp
 from deltaprop.export import torch as torch_export
@@ -24,13 +24,9 @@ def torch_outputs(module: nn.Module, X: np.ndarray) -> np.ndarray:
         return module(torch.from_numpy(X)).numpy()
 
 
-@pytest.mark.parametrize("dtype", ["float32", "float64"])
-@pytest.mark.parametrize("output,loss", OUTPUTS)
-@pytest.mark.parametrize("hidden", HIDDEN)
+@every_case
 def test_to_torch_and_back(hidden, output, loss, dtype):
-    net = dp.Network(
-        [3, 6, 5, 4], activation=hidden, output_activation=output, loss=loss, seed=5, dtype=dtype
-    )
+    net = case_network(hidden, output, loss, dtype)
     X = inputs(3, dtype)
     if {hidden, output} & NO_TORCH_MODULE:
         with pytest.raises(ValueError, match="no torch.nn module computes"):

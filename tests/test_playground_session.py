@@ -7,7 +7,7 @@ import deltaprop as dp
 from deltaprop.data.datasets import load_dataset
 from deltaprop.errors import TrainingDivergedError
 from deltaprop.explain import classic_example
-from deltaprop.playground import frames
+from deltaprop.playground import files, frames
 from deltaprop.playground.problems import GENERATORS, read_csv_upload
 from deltaprop.playground.session import Session
 from deltaprop.playground.settings import Settings, parse_settings
@@ -234,7 +234,7 @@ def test_the_plane_of_data_in_a_plane_is_that_plane():
 def test_the_model_file_loads_with_dp_load_and_continues_the_run(tmp_path):
     run = session(dataset="circles", shape="2-5-2")
     run.train_for(10.0, max_epochs=2)
-    content = run.model_bytes()
+    content = files.model_bytes(run)
     (tmp_path / "m.safetensors").write_bytes(content)
     net = dp.load(tmp_path / "m.safetensors")
     np.testing.assert_array_equal(
@@ -242,14 +242,14 @@ def test_the_model_file_loads_with_dp_load_and_continues_the_run(tmp_path):
     )
     assert net.metadata["playground"]["epoch"] == 2
     other = session(dataset="circles")
-    other.load_model(content)
+    files.load_model(other, content)
     assert other.net.sizes == [2, 5, 2] and other.epoch == 2 and other.settings.hidden == (5,)
     with pytest.raises(dp.ModelFileError):
-        other.load_model(b"not a model")
+        files.load_model(other, b"not a model")
     csv = session()
     csv.load_csv("three.csv", b"a,b,c,y\n" + b"1,2,3,0\n4,5,6,1\n" * 10)
     with pytest.raises(ValueError, match="takes 2 inputs"):
-        csv.load_model(content)
+        files.load_model(csv, content)
 
 
 def test_frames_carry_weights_deltas_and_grids():

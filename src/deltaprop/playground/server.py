@@ -37,7 +37,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 from deltaprop.data.datasets import Dataset
 from deltaprop.errors import DataError, ModelFileError, TrainingDivergedError
 from deltaprop.explain.render import render
-from deltaprop.playground import frames
+from deltaprop.playground import files, frames
 from deltaprop.playground.session import Session
 from deltaprop.playground.settings import Settings
 
@@ -202,11 +202,11 @@ class Connection:
 
     async def on_load_model(self, message: dict) -> None:
         content = _decode(message.get("data"), "load_model")
-        await self._change(self.session.load_model, content)
+        await self._change(files.load_model, self.session, content)
 
     async def on_export_model(self, message: dict) -> None:
         async with self.lock:
-            content = await asyncio.to_thread(self.session.model_bytes)
+            content = await asyncio.to_thread(files.model_bytes, self.session)
         await self.send(
             {
                 "type": "model_file",

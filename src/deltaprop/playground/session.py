@@ -18,10 +18,8 @@ divergence guard) and reports the library's TrainingDivergedError message.
 from __future__ import annotations
 
 import math
-import tempfile
 import time
 from dataclasses import dataclass, replace
-from pathlib import Path
 
 import numpy as np
 
@@ -31,12 +29,11 @@ from deltaprop.errors import TrainingDivergedError
 from deltaprop.explain.example import classic_example
 from deltaprop.explain.record import Trace
 from deltaprop.explain.trace import explain
-from deltaprop.io import model_file
 from deltaprop.model import Network
 from deltaprop.optim.optimizers import get_optimizer
 from deltaprop.playground import problems
 from deltaprop.playground.problems import Problem
-from deltaprop.playground.settings import MAX_HIDDEN_LAYERS, MAX_UNITS, Settings, parse_settings
+from deltaprop.playground.settings import MAX_UNITS, Settings, parse_settings
 from deltaprop.train.engines.base import (
     ArraySource,
     Batch,
@@ -358,63 +355,19 @@ class Session:
             fp = self.net.forward(X)
             return [d.mean(axis=0) for d in self.net.backward(fp, T)]
 
-    # ---------------------------------------------------------------- files
-    def model_bytes(self) -> bytes:
-        """The network as a model file (safetensors; ``dp.load`` and the CLI read it), with
-        what later commands need: feature and class names, the inputs' scaling, the task."""
-        net = self.net.copy()
-        problem = self.problem
-        net.metadata = dict(self.net.metadata)
-        net.metadata.update(
-            {
-                "task": problem.task,
-                "dataset": problem.name,
-                "feature_names": problem.feature_names,
-                "class_names": problem.class_names,
-                "scaler": None if problem.scaler is None else problem.scaler.to_dict(),
-                "playground": {"epoch": self.epoch, "settings": self.hash()},
-            }
-        )
-        with tempfile.TemporaryDirectory(prefix="deltaprop-playground-") as folder:
-            path = Path(folder) / "model.safetensors"
-            model_file.save(net, path)
-            return path.read_bytes()
-
-    def load_model(self, content: bytes) -> None:
-        """Continue from a model file: its weights (and architecture) on the current data."""
-        if self.settings.example:
-            raise ValueError("load a model onto a data set, not onto the worked example")
-        with tempfile.TemporaryDirectory(prefix="deltaprop-playground-") as folder:
-            path = Path(folder) / "model.safetensors"
-            path.write_bytes(content)
-            net = model_file.load(path, into=Network)
-        problem = self.problem
-        if net.n_inputs != problem.n_inputs:
-            raise ValueError(
-                f"the model takes {net.n_inputs} inputs but {problem.name} has "
-                f"{problem.n_inputs}; load data of the same shape first"
-            )
-        hidden = tuple(net.sizes[1:-1])
-        if len(hidden) > MAX_HIDDEN_LAYERS or any(n > MAX_UNITS for n in hidden):
-            raise ValueError(
-                f"the model's hidden layers {list(hidden)} are more than the playground draws "
-                f"(at most {MAX_HIDDEN_LAYERS} layers of {MAX_UNITS} units)"
-            )
-        natural = problem.n_classes or problem.T_train.shape[1]
-        if net.n_outputs not in (natural, 1 if problem.n_classes == 2 else natural):
-            raise ValueError(
-                f"the model has {net.n_outputs} outputs but {problem.name} needs {natural}"
-            )
+    # ---------------------------------------------------------------- a loaded model
+    def adopt(self, net: Network, epoch: int = 0) -> None:
+        """Continue with ``net`` (its architecture becomes the settings') from ``epoch``, on
+        the current data; :func:`deltaprop.playground.files.load_model` checks it fits."""
         acts = [layer.activation.name for layer in net.layers]
         settings = replace(
             self.settings,
-            hidden=hidden,
+            hidden=tuple(net.sizes[1:-1]),
             activation=tuple(acts[:-1]),
             output=acts[-1],
             loss=net.loss_function.name,
             extra={},
         )
-        epoch = int(net.metadata.get("playground", {}).get("epoch", 0) or 0)
         self.configure(settings)
         self.problem = problems.with_outputs(self.problem, net.n_outputs, settings.loss)
         self.net, self.epoch = net, epoch

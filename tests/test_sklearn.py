@@ -545,8 +545,8 @@ def test_our_solvers_learn_digits(digits, solver):
     lr = {"rmsprop": 1e-3, "adagrad": 0.05, "adamw": 1e-3}[solver]
     clf = MLPClassifier(solver=solver, learning_rate_init=lr, max_iter=60, random_state=0)
     assert clf.fit(X_tr, y_tr).score(X_te, y_te) > 0.95
-    inner = type(clf._optimizer.inner).__name__
-    assert inner == {"rmsprop": "RMSprop", "adagrad": "Adagrad", "adamw": "Adam"}[solver]
+    used = type(clf._optimizer).__name__
+    assert used == {"rmsprop": "RMSprop", "adagrad": "Adagrad", "adamw": "AdamW"}[solver]
 
 
 def test_adamw_decays_weights_not_biases(small):

@@ -8,16 +8,29 @@ from deltaprop.core.network import FeedForward
 
 
 def numerical_gradients(
-    net: FeedForward, X: object, T: object, eps: float = 1e-4
+    net: FeedForward,
+    X: object,
+    T: object,
+    eps: float = 1e-4,
+    *,
+    masks: list[np.ndarray | None] | None = None,
+    sample_weight: object = None,
 ) -> list[tuple[np.ndarray, np.ndarray]]:
     """∂E/∂w by central differences, for every weight and bias, one at a time.
 
     The five-point stencil (8[E(w+ε) - E(w-ε)] - [E(w+2ε) - E(w-2ε)]) / 12ε has error O(ε⁴)
     instead of the two-point O(ε²), so a larger ε keeps rounding error small as well
     (about 1e-12 in float64 at ε = 1e-4). Each weight is restored exactly after it is nudged.
+    ``masks`` (as ``net.dropout_masks`` draws them) fix dropout's units for every nudge;
+    ``sample_weight`` weights the examples.
     """
     X = net.check_inputs(X)
     T = net.check_targets(T, X.shape[0])
+    w = net.check_sample_weight(sample_weight, X.shape[0])
+
+    def loss() -> float:
+        return net.loss_of(net.forward(X, masks), T, w)
+
     grads = []
     for layer in net.layers:
         pair = []
@@ -26,10 +39,8 @@ def numerical_gradients(
             flat, gflat = param.reshape(-1), g.reshape(-1)
             for idx in range(flat.size):
                 original = flat[idx]
-                near = _nudged(net, X, T, flat, idx, eps) - _nudged(net, X, T, flat, idx, -eps)
-                far = _nudged(net, X, T, flat, idx, 2 * eps) - _nudged(
-                    net, X, T, flat, idx, -2 * eps
-                )
+                near = _nudged(loss, flat, idx, eps) - _nudged(loss, flat, idx, -eps)
+                far = _nudged(loss, flat, idx, 2 * eps) - _nudged(loss, flat, idx, -2 * eps)
                 flat[idx] = original
                 gflat[idx] = (8 * near - far) / (12 * eps)
             pair.append(g)
@@ -37,11 +48,12 @@ def numerical_gradients(
     return grads
 
 
-def _nudged(net: FeedForward, X, T, flat: np.ndarray, idx: int, offset: float) -> float:
-    """The loss with one weight moved by ``offset`` from its original value (left moved)."""
+def _nudged(loss, flat: np.ndarray, idx: int, offset: float) -> float:
+    """The loss with one weight moved by ``offset`` from its original value (then put
+    back)."""
     original = flat[idx]
     flat[idx] = original + offset
-    value = net.loss_of(net.forward(X), T)
+    value = loss()
     flat[idx] = original
     return value
 
@@ -52,6 +64,9 @@ def gradcheck(
     T: object,
     eps: float = 1e-4,
     floor: float = 1e-8,
+    *,
+    masks: list[np.ndarray | None] | None = None,
+    sample_weight: object = None,
 ) -> float:
     """Max relative error between ``net.gradients`` and central finite differences.
 
@@ -63,11 +78,22 @@ def gradcheck(
     Below 1e-6 the gradients are right; around 1e-2 or above, something is wrong. A ReLU
     unit whose net input lies within 2ε of its kink makes the difference quotient meaningless
     for the weights feeding it: give such tests non-zero biases.
+
+    The loss is the network's whole loss, its weight penalties included (an L1 penalty's
+    gradient has a kink at w = 0, as a ReLU's); ``masks`` fix dropout's units (float64
+    masks from ``net.dropout_masks``) and ``sample_weight`` weights the examples.
     """
     if net.dtype != np.float64:
         net = _as_float64(net)
-    analytic = net.gradients(X, T)
-    numeric = numerical_gradients(net, X, T, eps)
+    if masks is None:
+        analytic = net.gradients(X, T, sample_weight)
+    else:
+        Xc = net.check_inputs(X)
+        Tc = net.check_targets(T, Xc.shape[0])
+        w = net.check_sample_weight(sample_weight, Xc.shape[0])
+        fp = net.forward(Xc, masks)
+        analytic = net.gradients_from(fp, net.backward(fp, Tc, w), w)
+    numeric = numerical_gradients(net, X, T, eps, masks=masks, sample_weight=sample_weight)
     worst = 0.0
     for pair_a, pair_n in zip(analytic, numeric):
         for g, g_num in zip(pair_a, pair_n):

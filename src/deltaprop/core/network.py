@@ -25,6 +25,18 @@ import numpy as np
 from deltaprop.core.activations import Activation, get_activation
 from deltaprop.core.init import Initializer, get_initializer
 from deltaprop.core.losses import Loss, accuracy_of, get_loss, prepare_targets
+from deltaprop.core.regularization import (
+    add_penalty_gradient,
+    check_dropout,
+    check_penalty,
+    check_penalty_scale,
+    check_sample_weight,
+    draw_masks,
+    example_scale,
+    penalty_factor,
+    penalty_value,
+    weighted_mean,
+)
 from deltaprop.core.validation import check_inputs
 
 Array = np.ndarray
@@ -65,11 +77,16 @@ class LayerSpec(NamedTuple):
 class ForwardPass(NamedTuple):
     """Everything forwarding computed: ``a[l]`` net inputs of layer l, ``z[l + 1]`` its outputs.
 
-    ``z[0]`` is the input batch, so layer l maps z[l] to z[l + 1].
+    ``z[0]`` is the input batch, so layer l maps z[l] to z[l + 1]. Under dropout, ``masks[l]``
+    is hidden layer l's scaled mask m_j / (1 − p) (None for a layer without dropout),
+    ``z[l + 1]`` the outputs it passes on, z̃ = z · m / (1 − p), and ``undropped[l]`` its
+    outputs h(a) before the mask, which h'(a) is written through; both are None without.
     """
 
     a: list[Array]
     z: list[Array]
+    masks: list[Array | None] | None = None
+    undropped: list[Array] | None = None
 
     @property
     def output(self) -> Array:
@@ -106,8 +123,15 @@ class FeedForward:
     loss: "mse", "cross_entropy" (softmax outputs) or "binary_cross_entropy" (sigmoid outputs).
     init: an initialiser name from :mod:`deltaprop.core.init`, or ``{"name": ..., "scale": ...}``.
     seed: seeds the network's own random generator, which draws the initial weights and later
-        shuffles the training data; the global NumPy random state is never used.
+        shuffles the training data and draws dropout masks; the global NumPy random state is
+        never used.
     dtype: float64 (default) or float32; the whole computation stays in this type.
+    dropout: a rate p in [0, 1), or a list with one per hidden layer: inverted dropout while
+        training (see :mod:`deltaprop.core.regularization`); prediction never drops.
+    l2, l1: penalties on the weights (never the biases), a number for every layer or a list
+        with one per layer: P = Σ_l [l2_l / 2 · Σ w² + l1_l · Σ |w|], part of the loss.
+    penalty_scale: "mean" (P added to each batch's mean loss, as Keras) or "sum" (P added to
+        the batch's summed loss before dividing by its weight, scikit-learn's alpha).
     """
 
     def __init__(
@@ -119,6 +143,10 @@ class FeedForward:
         init: str | dict | Initializer = "xavier",
         seed: int | None = None,
         dtype: object = np.float64,
+        dropout: float | Sequence[float] = 0.0,
+        l2: float | Sequence[float] = 0.0,
+        l1: float | Sequence[float] = 0.0,
+        penalty_scale: str = "mean",
     ) -> None:
         sizes = self._check_sizes(sizes)
         n_hidden = len(sizes) - 2
@@ -153,6 +181,10 @@ class FeedForward:
                 f"seed must be a non-negative integer or None. Received: seed={seed!r}"
             )
         self.dtype: np.dtype = _dtype_of(dtype)
+        self.dropout: tuple[float, ...] = check_dropout(dropout, n_hidden)
+        self.l2: tuple[float, ...] = check_penalty(l2, len(sizes) - 1, "l2")
+        self.l1: tuple[float, ...] = check_penalty(l1, len(sizes) - 1, "l1")
+        self.penalty_scale: str = check_penalty_scale(penalty_scale)
         self.seed = seed
         self.rng = np.random.default_rng(seed)
 
@@ -252,11 +284,17 @@ class FeedForward:
             "init": self.initializer.config(),
             "dtype": self.dtype.name,
             "seed": self.seed,
+            "dropout": list(self.dropout),
+            "l2": list(self.l2),
+            "l1": list(self.l1),
+            "penalty_scale": self.penalty_scale,
         }
 
     @classmethod
     def from_config(cls, config: dict) -> FeedForward:
-        """A new network (freshly initialised) with the architecture ``config()`` described."""
+        """A new network (freshly initialised) with the architecture ``config()`` described
+        (a config written before dropout and penalties existed has neither)."""
+        n_layers = len(config["sizes"]) - 1
         return cls(
             config["sizes"],
             activation=config["activations"][:-1],
@@ -265,6 +303,10 @@ class FeedForward:
             init=config["init"],
             seed=config["seed"],
             dtype=config["dtype"],
+            dropout=config.get("dropout", [0.0] * (n_layers - 1)),
+            l2=config.get("l2", 0.0),
+            l1=config.get("l1", 0.0),
+            penalty_scale=config.get("penalty_scale", "mean"),
         )
 
     def copy(self) -> FeedForward:
@@ -294,45 +336,108 @@ class FeedForward:
         except ValueError as exc:
             raise ValueError(f"{name}: {exc}") from None
 
+    # ---------------------------------------------------------------- dropout, penalties
+    @property
+    def has_dropout(self) -> bool:
+        return any(self.dropout)
+
+    @property
+    def has_penalty(self) -> bool:
+        return any(self.l1) or any(self.l2)
+
+    def dropout_masks(self, m: int) -> list[Array | None] | None:
+        """A training step's masks for a batch of ``m`` examples, drawn from the network's
+        generator (see :func:`deltaprop.core.regularization.draw_masks`); None without
+        dropout (nothing is drawn)."""
+        if not self.has_dropout:
+            return None
+        widths = [layer.n_out for layer in self.layers[:-1]]
+        return draw_masks(self.rng, self.dropout, m, widths, self.dtype)
+
+    def penalty(self) -> float:
+        """P(W) = Σ_l [l2_l / 2 · Σ w² + l1_l · Σ |w|] at the current weights (0 without)."""
+        if not self.has_penalty:
+            return 0.0
+        return penalty_value([ly.W for ly in self.layers], self.l1, self.l2)
+
+    def penalty_term(self, weights: Array | None, m: int) -> float:
+        """The penalty's part of the loss of a batch of ``m`` examples with ``weights``:
+        P, or P / Σ v under penalty_scale "sum"."""
+        if not self.has_penalty:
+            return 0.0
+        total = float(m) if weights is None else float(weights.sum())
+        return self.penalty() * penalty_factor(self.penalty_scale, total)
+
+    def check_sample_weight(self, weights: object, n_examples: int, name: str = "sample_weight"):
+        """Per-example weights checked (float64, finite, >= 0, not all zero), or None."""
+        return None if weights is None else check_sample_weight(weights, n_examples, name)
+
     # ---------------------------------------------------------------- forwarding
-    def forward(self, X: Array) -> ForwardPass:
-        """Forward a batch (rows are examples), keeping every net input a and activation z."""
+    def forward(self, X: Array, masks: list[Array | None] | None = None) -> ForwardPass:
+        """Forward a batch (rows are examples), keeping every net input a and activation z;
+        with ``masks`` (:meth:`dropout_masks`), a training step's forward pass under
+        dropout."""
         a_list: list[Array] = []
         z_list: list[Array] = [X]
+        undropped: list[Array] | None = None if masks is None else []
         with np.errstate(under="ignore"):
-            for layer in self.layers:
+            for i, layer in enumerate(self.layers):
                 # a_j = Σ_i w_ji z_i + b_j for every example: Z Wᵀ + b
                 a = z_list[-1] @ layer.W.T
                 a += layer.b
                 a_list.append(a)
-                z_list.append(layer.activation.forward(a))
-        return ForwardPass(a_list, z_list)
+                z = layer.activation.forward(a)
+                if undropped is not None and i < len(self.layers) - 1:
+                    undropped.append(z)
+                    mask = masks[i]  # type: ignore[index]
+                    z = z if mask is None else z * mask  # z̃_j = m_j z_j / (1 − p)
+                z_list.append(z)
+        return ForwardPass(a_list, z_list, masks, undropped)
 
     def predict(self, X: object) -> Array:
-        """The network's outputs o, shape (n_examples, n_outputs)."""
+        """The network's outputs o, shape (n_examples, n_outputs); never drops units."""
         return self.forward(self.check_inputs(X)).output
 
     # ---------------------------------------------------------------- backpropagation
-    def backward(self, fp: ForwardPass, T: Array) -> list[Array]:
+    def backward(self, fp: ForwardPass, T: Array, weights: Array | None = None) -> list[Array]:
         """The deltas δ = -∂E/∂a of every layer, output layer last, by the delta rule.
 
         ``T`` must already be a checked (n, n_out) target array (see :meth:`check_targets`).
+        With per-example ``weights`` v, each example's deltas are scaled by m v_i / Σ v, so
+        that the batch mean :meth:`gradients_from` takes is the weighted mean. Under
+        dropout (a forward pass with masks) δ_j = m_j h'(a_j) Σ_k δ_k w_kj / (1 − p).
         """
         deltas: list[Array] = [None] * len(self.layers)  # type: ignore[list-item]
         out = self.layers[-1]
         with np.errstate(under="ignore"):
             # Output units: δ_k = -∂E/∂o_k · h'(a_k), paired with the loss.
-            deltas[-1] = self.loss_function.output_delta(fp.output, T, out.activation)
+            top = self.loss_function.output_delta(fp.output, T, out.activation)
+            if weights is not None:
+                top = top * example_scale(weights, T.shape[0]).astype(self.dtype)[:, None]
+            deltas[-1] = top
             for i in range(len(self.layers) - 2, -1, -1):
                 after = self.layers[i + 1]
                 # Hidden units: δ_j = h'(a_j) Σ_k δ_k w_kj, k over the next layer's units.
                 backpropagated = deltas[i + 1] @ after.W
-                deltas[i] = self.layers[i].activation.derivative(fp.z[i + 1]) * backpropagated
+                z = fp.z[i + 1]
+                if fp.masks is not None and fp.undropped is not None:
+                    z = fp.undropped[i]
+                    if fp.masks[i] is not None:
+                        backpropagated *= fp.masks[i]  # only kept units pass δ back
+                deltas[i] = self.layers[i].activation.derivative(z) * backpropagated
         return deltas
 
-    def gradients_from(self, fp: ForwardPass, deltas: list[Array]) -> list[tuple[Array, Array]]:
-        """[(∂E/∂W, ∂E/∂b) per layer] from a forward pass and its deltas (the batch mean)."""
+    def gradients_from(
+        self, fp: ForwardPass, deltas: list[Array], weights: Array | None = None
+    ) -> list[tuple[Array, Array]]:
+        """[(∂E/∂W, ∂E/∂b) per layer] from a forward pass and its deltas (the batch mean,
+        weighted when the deltas were, see :meth:`backward`), with the penalty's gradient on
+        the weights."""
         n = fp.z[0].shape[0]
+        factor = 0.0
+        if self.has_penalty:
+            total = float(n) if weights is None else float(weights.sum())
+            factor = penalty_factor(self.penalty_scale, total)
         grads = []
         for i, delta in enumerate(deltas):
             # ∂E/∂w_ji = -δ_j z_i, averaged over the batch: -Δᵀ Z_prev / n
@@ -340,27 +445,44 @@ class FeedForward:
             dW *= -1.0 / n
             db = delta.sum(axis=0)
             db *= -1.0 / n
+            if factor:
+                add_penalty_gradient(dW, self.layers[i].W, self.l1[i], self.l2[i], factor)
             grads.append((dW, db))
         return grads
 
-    def gradients(self, X: object, T: object) -> list[tuple[Array, Array]]:
-        """[(∂E/∂W, ∂E/∂b) per layer], E = ``self.loss(X, T)`` (the batch mean)."""
+    def gradients(
+        self, X: object, T: object, sample_weight: object = None
+    ) -> list[tuple[Array, Array]]:
+        """[(∂E/∂W, ∂E/∂b) per layer], E = ``self.loss(X, T, sample_weight)``."""
         X = self.check_inputs(X)
         T = self.check_targets(T, X.shape[0])
+        w = self.check_sample_weight(sample_weight, X.shape[0])
         fp = self.forward(X)
-        return self.gradients_from(fp, self.backward(fp, T))
+        return self.gradients_from(fp, self.backward(fp, T, w), w)
 
     # ---------------------------------------------------------------- error
-    def loss_of(self, fp: ForwardPass, T: Array) -> float:
-        """The loss E of a forward pass against checked targets, averaged over the batch."""
+    def data_loss_of(self, fp: ForwardPass, T: Array, weights: Array | None = None) -> float:
+        """The examples' loss of a forward pass against checked targets: the batch mean, or
+        the weighted mean Σ v_i E_i / Σ v_i; without the penalty."""
         with np.errstate(under="ignore"):
-            return self.loss_function.value(fp.output, T, fp.a[-1])
+            if weights is None:
+                return self.loss_function.value(fp.output, T, fp.a[-1])
+            return weighted_mean(self.loss_function.per_example(fp.output, T, fp.a[-1]), weights)
 
-    def loss(self, X: object, T: object) -> float:
-        """The loss E averaged over the examples."""
+    def loss_of(self, fp: ForwardPass, T: Array, weights: Array | None = None) -> float:
+        """The loss E of a forward pass: :meth:`data_loss_of` plus the penalty's part."""
+        value = self.data_loss_of(fp, T, weights)
+        if self.has_penalty:
+            value += self.penalty_term(weights, T.shape[0])
+        return value
+
+    def loss(self, X: object, T: object, sample_weight: object = None) -> float:
+        """The loss E over the examples (weighted by ``sample_weight`` if given), with the
+        penalty on the weights if the network has one."""
         X = self.check_inputs(X)
         T = self.check_targets(T, X.shape[0])
-        return self.loss_of(self.forward(X), T)
+        w = self.check_sample_weight(sample_weight, X.shape[0])
+        return self.loss_of(self.forward(X), T, w)
 
     def accuracy(self, X: object, T: object) -> float:
         """Fraction of examples classified right: argmax for several outputs, o > 0.5 for one.

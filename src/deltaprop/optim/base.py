@@ -29,6 +29,7 @@ _RULES: dict[str, Any] = {
     "centered": bool,
     "betas": "betas",
     "amsgrad": bool,
+    "decay_biases": bool,
     "lr_decay": _NONNEG,
     "initial_accumulator_value": _NONNEG,
 }
@@ -80,6 +81,10 @@ class Optimizer:
     _SCRATCH: ClassVar[tuple[str, ...]] = ("_tmp", "_aux")
     decoupled: ClassVar[bool] = False  # weight decay applied to θ directly, not added to g
     weight_decay: float = 0.0
+    # Hyperparameters added after files were written without them: left out of config()
+    # at their default, which a state without them loads with.
+    _DEFAULTED: ClassVar[dict[str, Any]] = {}
+    _decaying = True  # whether weight decay applies to the parameter being updated
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -162,9 +167,14 @@ class Optimizer:
             st[k] = np.empty_like(p)
         return st
 
+    def _decays(self, index: int) -> bool:
+        """Whether weight decay applies to params[index] (every parameter, unless a
+        subclass masks some)."""
+        return True
+
     def _grad(self, p: np.ndarray, g: np.ndarray, st: dict[str, np.ndarray]) -> np.ndarray:
         """g + λ p (L2 weight decay) in scratch memory; g itself when λ = 0."""
-        if self.weight_decay == 0:
+        if self.weight_decay == 0 or not self._decaying:
             return g
         d = np.multiply(p, self.weight_decay, out=st["_grad"])
         d += g
@@ -214,8 +224,10 @@ class Optimizer:
                 )
         self.steps += 1
         self._constants = self.step_constants()
-        for p, g, st in zip(params, grads, self._state, strict=True):
+        for i, (p, g, st) in enumerate(zip(params, grads, self._state, strict=True)):
+            self._decaying = self._decays(i)
             self._update(p, g, st)
+        self._decaying = True
 
     def _set_state(self, state: list[dict[str, np.ndarray]]) -> None:
         self._state = state
@@ -226,6 +238,8 @@ class Optimizer:
         cfg: dict[str, Any] = {"name": self.name}
         for key in self._HPARAMS:
             value = getattr(self, key)
+            if key in self._DEFAULTED and value == self._DEFAULTED[key]:
+                continue
             cfg[key] = list(value) if isinstance(value, tuple) else value
         return cfg
 
@@ -240,7 +254,7 @@ class Optimizer:
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         """Restore hyperparameters, step count and buffers saved by ``state_dict``."""
         owner = f"{self.name}.load_state_dict"
-        state = {k: plain_scalar(v) for k, v in state.items()}
+        state = {**self._DEFAULTED, **{k: plain_scalar(v) for k, v in state.items()}}
         if state.get("name") != self.name:
             raise ValueError(f"{owner}: state is for optimizer {state.get('name')!r}")
         missing = [k for k in [*self._HPARAMS, "step"] if k not in state]

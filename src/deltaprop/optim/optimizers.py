@@ -236,7 +236,7 @@ class Adam(Optimizer):
         _, _, w, _, beta2, one_minus_beta2, bias2, eps, step_size, decay = self._constants
         tmp, den, m, v = st["_tmp"], st["_aux"], st["exp_avg"], st["exp_avg_sq"]
         if self.decoupled:
-            if self.weight_decay != 0:
+            if self.weight_decay != 0 and self._decaying:
                 p *= decay
             d = g
         else:
@@ -266,11 +266,16 @@ class AdamW(Adam):
             m_t, v_t, m̂_t, v̂_t as in Adam, from the raw gradient g_t
             θ_t ← θ_t - γ m̂_t / (√v̂_t + ε)
 
-    Args: as Adam, but weight_decay λ (>= 0) defaults to 1e-2 and is scaled by lr.
+    Args: as Adam, but weight_decay λ (>= 0) defaults to 1e-2 and is scaled by lr;
+        decay_biases: False decays the weight matrices only, not the biases (optax's masked
+        weight decay; deltaprop's scikit-learn estimators use it for solver="adamw"). It
+        reads ``params`` as ``Network.parameters()`` lays them out, [W_0, b_0, W_1, b_1, …]:
+        the parameters at odd positions are the biases.
     """
 
     name = "AdamW"
     decoupled = True
+    _DEFAULTED = {"decay_biases": True}
 
     def __init__(
         self,
@@ -279,8 +284,12 @@ class AdamW(Adam):
         eps: float = 1e-8,
         weight_decay: float = 1e-2,
         amsgrad: bool = False,
+        decay_biases: bool = True,
     ) -> None:
         self._configure(locals())
+
+    def _decays(self, index: int) -> bool:
+        return self.decay_biases or index % 2 == 0
 
 
 class Adagrad(Optimizer):

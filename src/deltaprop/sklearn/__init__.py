@@ -6,13 +6,12 @@ in Pipeline, GridSearchCV and cross_val_score. Differences from scikit-learn are
 classes' docstrings and in the README section "scikit-learn estimators".
 
 Modules: ``_base`` (parameters, the training call, weights in scikit-learn's layout),
-``_classifier`` and ``_regressor`` (targets, outputs, predictions), ``_engine`` (scikit-learn's L2
-penalty on top of deltaprop's optimizers), ``_monitor`` (the end-of-epoch
+``_classifier`` and ``_regressor`` (targets, outputs, predictions), ``_engine`` (the solvers'
+optimizers and scikit-learn's L2 penalty as the network's), ``_monitor`` (the end-of-epoch
 rules: loss curve, tol, learning-rate schedules, early stopping).
 """
 
 from deltaprop.sklearn._classifier import MLPClassifier
-from deltaprop.sklearn._engine import PenalizedOptimizer
 from deltaprop.sklearn._regressor import MLPRegressor
 
-__all__ = ["MLPClassifier", "MLPRegressor", "PenalizedOptimizer"]
+__all__ = ["MLPClassifier", "MLPRegressor"]

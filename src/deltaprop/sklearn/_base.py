@@ -1,7 +1,7 @@
 """What MLPClassifier and MLPRegressor share: parameters, the training loop, the weights.
 
 Training is ``Network.fit`` over the whole of ``max_iter`` epochs (one epoch for
-``partial_fit``), with :class:`~._engine.PenalizedOptimizer` adding scikit-learn's L2 term and
+``partial_fit``), with scikit-learn's L2 term as the network's own penalty (``_engine``) and
 :class:`~._monitor.EpochMonitor` applying scikit-learn's end-of-epoch rules.
 """
 
@@ -21,7 +21,8 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from deltaprop.errors import TrainingDivergedError
 from deltaprop.model import Network
-from deltaprop.sklearn._engine import SOLVERS, PenalizedOptimizer, make_optimizer
+from deltaprop.optim.optimizers import Optimizer
+from deltaprop.sklearn._engine import SOLVERS, make_optimizer, network_penalty
 from deltaprop.sklearn._monitor import EpochMonitor, HoldOut
 from deltaprop.train.engines.choose import engine_for_size
 
@@ -202,7 +203,8 @@ class BaseMLP(BaseEstimator, ABC):
         batch_size = self._batch_size(n_train)
         epochs = 1 if incremental else self.max_iter
         self.n_iter_ = 0
-        optimizer = self._optimizer.begin(n_train, batch_size)
+        optimizer = self._optimizer
+        network_penalty(self.network_, self.solver, self.alpha)
         monitor = EpochMonitor(
             self,
             self._optimizer,
@@ -282,7 +284,7 @@ class BaseMLP(BaseEstimator, ABC):
             self._optimizer = self._make_optimizer()
         return X, T, hold_out
 
-    def _make_optimizer(self) -> PenalizedOptimizer:
+    def _make_optimizer(self) -> Optimizer:
         return make_optimizer(
             self.solver,
             learning_rate_init=self.learning_rate_init,

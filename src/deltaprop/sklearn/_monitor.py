@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, NamedTuple
 import numpy as np
 
 from deltaprop.core.network import FeedForward
-from deltaprop.sklearn._engine import PenalizedOptimizer
+from deltaprop.optim.optimizers import Optimizer
 from deltaprop.train.callbacks import Callback
 
 if TYPE_CHECKING:
@@ -40,7 +40,7 @@ class EpochMonitor(Callback):
     ``best_validation_score_``) and reads its parameters (``solver``, ``learning_rate``,
     ``tol``, ...). What else it needs it is handed:
 
-    optimizer: the optimizer ``fit`` steps with; its penalty and learning rate.
+    optimizer: the optimizer ``fit`` steps with; its learning rate.
     n_train: training examples (after any validation split).
     loss_divisor: what deltaprop's loss is divided by to give scikit-learn's.
     hold_out: the early-stopping hold-out, or None without early stopping.
@@ -54,7 +54,7 @@ class EpochMonitor(Callback):
     def __init__(
         self,
         est: BaseMLP,
-        optimizer: PenalizedOptimizer,
+        optimizer: Optimizer,
         *,
         n_train: int,
         loss_divisor: int,
@@ -75,11 +75,15 @@ class EpochMonitor(Callback):
 
     def on_epoch_end(self, net: FeedForward, epoch: int, logs: dict) -> bool:
         est, opt = self.est, self.optimizer
-        penalty = opt.end_epoch(epoch)
         est.n_iter_ += 1
         # deltaprop's loss is the epoch mean of batch losses taken before each update, as
-        # scikit-learn's; scikit-learn's squared error also averages over the outputs.
-        est.loss_ = logs["loss"] / self.loss_divisor + penalty / self.n_train
+        # scikit-learn's; scikit-learn's squared error also averages over the outputs, its
+        # L2 penalty (the history's "penalty", part of "loss") does not.
+        penalty = logs.get("penalty")
+        if penalty is None:
+            est.loss_ = logs["loss"] / self.loss_divisor
+        else:
+            est.loss_ = (logs["loss"] - penalty) / self.loss_divisor + penalty
         est.t_ += self.n_train
         est.loss_curve_.append(est.loss_)
         if est.verbose:

@@ -18,7 +18,9 @@ Array = np.ndarray
 class History:
     """Per-epoch records of a ``fit``: ``loss`` is the mean of the epoch's batch losses, each
     taken before its update (as Keras and scikit-learn report it); ``val_*`` are measured on
-    the validation data after the epoch; ``accuracy`` lists are empty when not measured."""
+    the validation data after the epoch; ``accuracy`` lists are empty when not measured.
+    ``penalty`` is the network's weight penalty's part of ``loss`` (empty without one),
+    ``clipped`` the number of steps whose gradients were clipped (empty without clipping)."""
 
     epoch: list[int] = field(default_factory=list)
     loss: list[float] = field(default_factory=list)
@@ -29,6 +31,8 @@ class History:
     seconds: list[float] = field(default_factory=list)
     stopped_early: bool = False
     best_epoch: int | None = None
+    penalty: list[float] = field(default_factory=list)
+    clipped: list[int] = field(default_factory=list)
 
     def append(self, logs: dict) -> None:
         for key, value in logs.items():
@@ -46,6 +50,9 @@ class History:
             "seconds": self.seconds,
             "stopped_early": self.stopped_early,
             "best_epoch": self.best_epoch,
+            # Only when recorded, so that a history without them reads as before.
+            **({"penalty": self.penalty} if self.penalty else {}),
+            **({"clipped": self.clipped} if self.clipped else {}),
         }
 
     def __len__(self) -> int:

@@ -48,7 +48,7 @@ def _read_for_resume(
     stored_net, state, _ = load_checkpoint(path)
     problems = []
     mine, theirs = net.config(), stored_net.config()
-    for key in ("sizes", "activations", "loss", "dtype"):
+    for key in ("sizes", "activations", "loss", "dtype", "dropout", "l2", "l1", "penalty_scale"):
         if mine[key] != theirs[key]:
             problems.append(
                 f"network {key}: checkpoint has {theirs[key]!r}, this network has {mine[key]!r}"

@@ -54,6 +54,10 @@ def fit(
     checkpoint_every: int = 1,
     checkpoint_every_batches: int | None = None,
     resume: str | os.PathLike | None = None,
+    sample_weight: object = None,
+    class_weight: dict | str | None = None,
+    clip_norm: float | None = None,
+    clip_value: float | None = None,
 ) -> History:
     """Train ``net`` on inputs X (n, n_in) and targets T by backpropagation.
 
@@ -82,6 +86,22 @@ def fit(
         from, up to ``epochs`` epochs in all. The result is bit for bit the result of an
         uninterrupted run (the wall-clock ``seconds`` aside). ``checkpoint`` defaults to it.
 
+    sample_weight: one weight >= 0 per example (not all zero): each batch's loss and gradient
+        are the weighted mean Σ v_i E_i / Σ v_i (scikit-learn's meaning), and so is the
+        epoch's ``loss``. validation_data may be (X_val, T_val, w_val) to weight val_loss.
+    class_weight: {class: weight} (a class left out weighs 1) or "balanced" (n / (k ·
+        count_c)): the sample weights giving each example its class's weight, multiplied
+        into ``sample_weight`` if both are given. Classes are label indices.
+    clip_norm: clip the gradient before every update by its global 2-norm, as
+        torch.nn.utils.clip_grad_norm_ (factor min(1, clip_norm / (‖g‖ + 1e-6)));
+    clip_value: clip every gradient coordinate into [−clip_value, clip_value], as
+        clip_grad_value_ (after clip_norm when both are given). The history's ``clipped``
+        counts each epoch's clipped steps. The gradient clipped is the whole one, the
+        network's penalty included; an optimizer's own weight decay comes after.
+
+    The network's dropout and weight penalties (see :class:`deltaprop.Network`) apply while
+    it trains; with a penalty, the history's ``penalty`` is its part of ``loss``.
+
     Every argument is checked before any weight changes. If a step makes the loss or a
     weight non-finite, :class:`TrainingDivergedError` names the epoch and batch and the network
     keeps the weights it had before that step.
@@ -91,7 +111,7 @@ def fit(
     saver = plan.checkpointer(name)
     state = _starting_state(plan, saver)
     examples = plan.examples(state.split)
-    work = Workload(net, examples.train, plan.optimizer, plan.size, examples.accuracy)
+    work = Workload(net, examples.train, plan.optimizer, plan.size, examples.accuracy, plan.clip)
     training = _Training(plan, state, make_engine(name, work), examples, saver)
     training.begin()
     training.run()
@@ -189,12 +209,17 @@ class _Training:
         """The epoch's numbers under History's names: loss, accuracy, validation."""
         examples, net = self.examples, self.state.net
         n, rule = examples.train.n_examples, examples.accuracy
-        logs: dict = {"epoch": self.state.epoch, "loss": result.loss_sum / n, "lr": lr_used}
+        total = examples.train.total_weight
+        logs: dict = {"epoch": self.state.epoch, "loss": result.loss_sum / total, "lr": lr_used}
+        if net.has_penalty:
+            logs["penalty"] = result.penalty_sum / total
+        if self.plan.clip is not None:
+            logs["clipped"] = result.clipped
         if rule is not None:
             logs["accuracy"] = result.correct / n
         if examples.X_val is not None:
             fp = net.forward(examples.X_val)
-            logs["val_loss"] = net.loss_of(fp, examples.T_val)
+            logs["val_loss"] = net.loss_of(fp, examples.T_val, examples.W_val)
             if rule is not None:
                 logs["val_accuracy"] = fraction_right(rule, fp.output, examples.T_val)
         return logs

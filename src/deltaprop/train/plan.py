@@ -18,7 +18,8 @@ from deltaprop.core.validation import check_fraction, check_in_dtype, check_posi
 from deltaprop.optim.optimizers import SGD, Optimizer, get_optimizer
 from deltaprop.train.callbacks import Callback, EarlyStopping, early_stopping_from
 from deltaprop.train.checkpointing import Checkpointer, fingerprint
-from deltaprop.train.engines.base import ArraySource
+from deltaprop.train.controls import class_sample_weight, clipping_from
+from deltaprop.train.engines.base import ArraySource, Clipping
 from deltaprop.train.engines.choose import choose_engine
 
 Array = np.ndarray
@@ -43,6 +44,7 @@ class Examples:
     X_val: Array | None
     T_val: Array | None
     accuracy: str | None
+    W_val: Array | None = None
 
 
 @dataclass(frozen=True)
@@ -68,6 +70,19 @@ class FitPlan:
     engine: str
     checkpoint: CheckpointPlan | None
     verbose: bool
+    W: Array | None = None
+    W_val: Array | None = None
+    clip: Clipping | None = None
+
+    def controls(self) -> list[str]:
+        """The fit's own training controls in words (the network's dropout and penalties
+        aside), for the engine chooser."""
+        named = []
+        if self.W is not None:
+            named.append("per-example weights (sample_weight, class_weight)")
+        if self.clip is not None:
+            named.append("gradient clipping")
+        return named
 
     @property
     def hooks(self) -> list:
@@ -89,6 +104,7 @@ class FitPlan:
             self.callbacks,
             self.engine,
             batch_checkpoints=self.batch_checkpoints,
+            controls=self.controls(),
         )
 
     def checkpointer(self, engine: str) -> Checkpointer | None:
@@ -113,19 +129,37 @@ class FitPlan:
             "scheduler": None if scheduler is None else scheduler.config(),  # type: ignore[attr-defined]
             "engine": engine,
             "checkpoint_every_batches": self.checkpoint.every_batches if self.checkpoint else None,
+            **self.control_settings(),
         }
+
+    def control_settings(self) -> dict:
+        """The training controls a resumed run must repeat (none: nothing, so that
+        checkpoints written before the controls existed still match)."""
+        out: dict = {}
+        if self.W is not None:
+            out["sample_weight"] = fingerprint(self.W)
+        if self.W_val is not None:
+            out["validation_weight"] = fingerprint(self.W_val)
+        if self.clip is not None:
+            out["clip_norm"], out["clip_value"] = self.clip.norm, self.clip.value
+        return out
 
     def examples(self, split: Array | None) -> Examples:
         """The training and validation examples, ``split`` (a permutation of the rows) setting
         validation_split's examples aside."""
         X, T, X_val, T_val = self.X, self.T, self.X_val, self.T_val
+        W, W_val = self.W, self.W_val
         if self.n_val:
             X_val, T_val = X[split[: self.n_val]], T[split[: self.n_val]]
             X, T = X[split[self.n_val :]], T[split[self.n_val :]]
+            if W is not None:
+                W_val, W = W[split[: self.n_val]], W[split[self.n_val :]]
+                W = _counting(W, "the training examples (after validation_split)")
+                W_val = _counting(W_val, "the validation_split examples")
         rule = None
         if _wants_accuracy(self.net, T, self.accuracy):
             rule = accuracy_rule(self.net.loss_function.name, self.net.n_outputs)
-        return Examples(ArraySource(X, T), X_val, T_val, rule)
+        return Examples(ArraySource(X, T, W), X_val, T_val, rule, W_val)
 
 
 def plan_fit(
@@ -149,6 +183,10 @@ def plan_fit(
     checkpoint_every: int,
     checkpoint_every_batches: int | None,
     resume: str | os.PathLike | None,
+    sample_weight: object = None,
+    class_weight: object = None,
+    clip_norm: float | None = None,
+    clip_value: float | None = None,
 ) -> FitPlan:
     """Check fit's arguments (see :func:`deltaprop.train.loop.fit`) into a plan; raises
     ValueError naming the first bad one. The engine is checked by the chooser."""
@@ -164,6 +202,12 @@ def plan_fit(
     if accuracy not in (True, False, "auto"):
         raise ValueError(f"accuracy must be True, False or 'auto'. Received: accuracy={accuracy!r}")
     X_val, T_val, n_val = _validation_part(net, X, validation_data, validation_split)
+    W = net.check_sample_weight(sample_weight, X.shape[0])
+    if class_weight is not None:
+        by_class = class_sample_weight(class_weight, T, net.loss_function.name)
+        W = by_class if W is None else W * by_class
+    W_val = _validation_weights(net, validation_data, X_val)
+    clip = clipping_from(clip_norm, clip_value)
     n = X.shape[0] - n_val
     saving = _checkpoint_plan(checkpoint, checkpoint_every, checkpoint_every_batches, resume)
     _check_before_any_change(net, T, stopper, hooks, X_val is not None or n_val > 0, saving)
@@ -186,6 +230,9 @@ def plan_fit(
         engine=engine,
         checkpoint=saving,
         verbose=verbose,
+        W=W,
+        W_val=W_val,
+        clip=clip,
     )
 
 
@@ -251,6 +298,22 @@ def check_writable_file(path: str | os.PathLike, what: str) -> None:
         raise ValueError(f"{what}={target!r}: its folder {folder!r} is not writable")
 
 
+def _validation_weights(
+    net: FeedForward, validation_data: object, X_val: Array | None
+) -> Array | None:
+    """The weights of validation_data's (X_val, T_val, w_val), None for a pair."""
+    if X_val is None or len(validation_data) != 3:  # type: ignore[arg-type]
+        return None
+    w_val = validation_data[2]  # type: ignore[index]
+    return net.check_sample_weight(w_val, X_val.shape[0], "validation sample weights")
+
+
+def _counting(W: Array, what: str) -> Array:
+    if not np.any(W > 0):
+        raise ValueError(f"the sample weights of {what} are all zero; some must count")
+    return W
+
+
 def _check_scheduler(scheduler: object, opt: Optimizer) -> None:
     if scheduler is None:
         return
@@ -278,8 +341,11 @@ def _validation_part(
     X_val = T_val = None
     n_val = 0
     if validation_data is not None:
-        if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
-            raise ValueError("validation_data must be a pair (X_val, T_val)")
+        if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
+            raise ValueError(
+                "validation_data must be a pair (X_val, T_val) or a triple (X_val, T_val, "
+                f"w_val). Received: {type(validation_data).__name__}"
+            )
         X_val = net.check_inputs(validation_data[0], "X_val")
         T_val = _targets(net, validation_data[1], X_val.shape[0], "T_val")
     elif validation_split:

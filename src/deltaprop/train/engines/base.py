@@ -30,7 +30,7 @@ Array = np.ndarray
 # ------------------------------------------------------------------ the examples
 class Batch(NamedTuple):
     """One batch: inputs X (m, n_in), targets T (m, n_out), and per-example weights (m,),
-    None when every example counts once: the only case any source or engine has today."""
+    None when every example counts once."""
 
     X: Array
     T: Array
@@ -49,14 +49,21 @@ class BatchSource(Protocol):
 
 @dataclass(frozen=True)
 class ArraySource:
-    """Examples held as arrays (or memory-maps), one row per example."""
+    """Examples held as arrays (or memory-maps), one row per example, and their weights
+    ``W`` (float64, (n,); None: every example counts once)."""
 
     X: Array
     T: Array
+    W: Array | None = None
 
     @property
     def n_examples(self) -> int:
         return self.X.shape[0]
+
+    @property
+    def total_weight(self) -> float:
+        """Σ of the examples' weights: what an epoch's loss sum is divided by."""
+        return float(self.X.shape[0]) if self.W is None else float(self.W.sum())
 
     def batches(
         self, size: int, order: Array | None, first_batch: int = 0, into: Batch | None = None
@@ -65,20 +72,21 @@ class ArraySource:
         ``first_batch`` on, rows taken in ``order`` (None: as stored). As stored, a batch is
         views of the arrays; in an order, new arrays, or with ``into`` (arrays of ``size``
         rows, allocated once), views of those with the rows gathered into them."""
-        X, T = self.X, self.T
+        X, T, W = self.X, self.T, self.W
         for start in range(first_batch * size, X.shape[0], size):
             stop = start + size
             if order is None:
-                yield Batch(X[start:stop], T[start:stop])
+                yield Batch(X[start:stop], T[start:stop], None if W is None else W[start:stop])
             elif into is None:
                 rows = order[start:stop]
-                yield Batch(X[rows], T[rows])
+                yield Batch(X[rows], T[rows], None if W is None else W[rows])
             else:
                 rows = order[start:stop]
                 m = rows.shape[0]
                 yield Batch(
                     np.take(X, rows, axis=0, out=into.X[:m], mode="clip"),
                     np.take(T, rows, axis=0, out=into.T[:m], mode="clip"),
+                    None if W is None else W[rows],
                 )
 
 
@@ -87,6 +95,34 @@ def arrays_of(source: BatchSource, engine: object) -> ArraySource:
     if not isinstance(source, ArraySource):
         raise TypeError(f"{type(engine).__name__} trains on an ArraySource, not {source!r}")
     return source
+
+
+@dataclass(frozen=True)
+class Clipping:
+    """Gradient clipping before every update, torch's rules: ``norm`` (clip_grad_norm_: the
+    global 2-norm over every gradient, each multiplied by min(1, norm / (total + 1e-6))), then
+    ``value`` (clip_grad_value_: each coordinate into [−value, value]); None: not clipped."""
+
+    norm: float | None = None
+    value: float | None = None
+
+    def apply(self, grads: Sequence[Array]) -> bool:
+        """Clip ``grads`` in place; True if a gradient changed (the step counts as clipped)."""
+        clipped = False
+        if self.norm is not None:
+            total = math.sqrt(sum(float(np.vdot(g, g)) for g in grads))
+            coef = self.norm / (total + 1e-6)
+            if coef < 1.0:
+                clipped = True
+                for g in grads:
+                    g *= g.dtype.type(coef)
+        if self.value is not None:
+            v = self.value
+            for g in grads:
+                if not clipped and (g.max(initial=-v) > v or g.min(initial=v) < -v):
+                    clipped = True
+                np.clip(g, -v, v, out=g)
+        return clipped
 
 
 @dataclass(frozen=True)
@@ -100,17 +136,22 @@ class Workload:
     optimizer: Optimizer
     batch_size: int
     accuracy: str | None = None
+    clip: Clipping | None = None
 
 
 # ------------------------------------------------------------------ the interface
 class EpochResult(NamedTuple):
-    """What an epoch produced: Σ over examples of the pre-update loss, how many were right,
-    and, if a step diverged, its batch index and what went wrong (else None, "")."""
+    """What an epoch produced: Σ over examples of the pre-update loss (each batch's loss
+    times its weight: its size, or its examples' summed weights), how many were right, and,
+    if a step diverged, its batch index and what went wrong (else None, ""); then how many
+    steps clipped their gradients and the penalty's part of ``loss_sum``."""
 
     loss_sum: float
     correct: float
     failed_batch: int | None = None
     what: str = ""
+    clipped: int = 0
+    penalty_sum: float = 0.0
 
 
 # on_batch(batch, loss, loss_sum, correct), after every step of the engines that can stop then.

@@ -10,10 +10,11 @@ once per ``fit``:
   pass, the output layer (activation, loss, delta, accuracy) another, and SGD, Adam and AdamW
   update each parameter in one pass right after its gradient is made. The gradient buffer
   then holds the old weights, which is all the divergence guard needs to undo the step.
-- an optimizer that wraps one of those three to add a term on the weights only (as
-  deltaprop.sklearn's PenalizedOptimizer adds scikit-learn's L2 penalty) is fused too if it
-  offers the hook below: the term goes into the same pass.
-- other optimizers run their own ``step`` on the preallocated gradients.
+- per-example weights scale the output deltas (by m v_i / Σ v, as Network.backward does);
+  dropout keeps each hidden layer's outputs before the mask (for h') beside those after it;
+  an L2 penalty joins the fused updates (the kernels' ``l2`` term on the weights).
+- other optimizers, an L1 penalty and gradient clipping (which needs the whole gradient
+  before any update) run the optimizer's own ``step`` on the preallocated gradients.
 
 It needs Numba: without it, :mod:`.choose` runs the reference engine, which is what the
 NumPy alternative to these kernels would be.
@@ -26,6 +27,12 @@ from collections.abc import Callable
 
 import numpy as np
 
+from deltaprop.core.regularization import (
+    add_penalty_gradient,
+    example_scale,
+    penalty_factor,
+    weighted_mean,
+)
 from deltaprop.optim.optimizers import SGD, Adam, AdamW, Optimizer
 from deltaprop.train.engines.base import (
     ArraySource,
@@ -44,35 +51,16 @@ from deltaprop.train.engines.loading import require_kernels
 Array = np.ndarray
 
 
-def weight_term_hook(opt: Optimizer) -> tuple[Optimizer, Callable[..., float | None]] | None:
-    """The wrapped optimizer and the hook of an optimizer that adds a term on the weights
-    (never the biases) to another one's update, or None.
-
-    Such a wrapper has ``inner`` (the optimizer whose rule runs), ``decoupled`` and
-    ``weight_term(weights)``, which does one step's bookkeeping in place of ``step``, is
-    given the weights before the step, and returns None (no term), or c: coupled, the
-    gradient of each W becomes g + c W (c W computed first); decoupled, W ← c W before the
-    inner step.
-    """
-    hook = getattr(opt, "weight_term", None)
-    inner = getattr(opt, "inner", None)
-    if callable(hook) and isinstance(inner, Optimizer) and hasattr(opt, "decoupled"):
-        return inner, hook
-    return None
-
-
 def fusable(opt: Optimizer) -> bool:
     """Whether the fused SGD/Adam/AdamW kernels compute ``opt.step`` (exact classes only: a
-    subclass may change the update rule), with a wrapper's weight term (above) folded in:
-    coupled always, decoupled as the kernels' decoupled decay, so for Adam and AdamW without
-    a decay of their own."""
-    wrapped = weight_term_hook(opt)
-    if wrapped is None:
-        return type(opt) in (SGD, Adam, AdamW)
-    inner = wrapped[0]
-    if type(inner) not in (SGD, Adam, AdamW):
-        return False
-    return not opt.decoupled or (isinstance(inner, Adam) and inner.weight_decay == 0)
+    subclass may change the update rule)."""
+    return type(opt) in (SGD, Adam, AdamW)
+
+
+def decays_biases(opt: Optimizer) -> bool:
+    """Whether the optimizer's weight decay applies to the biases too (AdamW's
+    ``decay_biases``; every other optimizer decays every parameter)."""
+    return bool(getattr(opt, "decay_biases", True))
 
 
 class BatchEngine:
@@ -84,7 +72,7 @@ class BatchEngine:
         self.net, self.opt, self.size = net, opt, size
         source = arrays_of(work.source, self)
         # T's rows go to the kernels (X only to GEMMs).
-        self.source = ArraySource(source.X, np.ascontiguousarray(source.T))
+        self.source = ArraySource(source.X, np.ascontiguousarray(source.T), source.W)
         K = self.K = require_kernels()
         dt, sizes = net.dtype, net.sizes
         self.into = Batch(np.empty((size, sizes[0]), dtype=dt), np.empty((size, sizes[-1]), dt))
@@ -95,11 +83,14 @@ class BatchEngine:
         self.gW = [np.empty_like(layer.W) for layer in net.layers]
         self.gb = [np.empty_like(layer.b) for layer in net.layers]
         self.grads = [g for pair in zip(self.gW, self.gb) for g in pair]
-        self.fused = fusable(opt)
-        # The optimizer whose kernel runs, and the wrapper's weight-term hook (or None).
-        wrapped = weight_term_hook(opt) if self.fused else None
-        self.core, self.weight_term = wrapped or (opt, None)
+        # The fused updates need each layer's gradient alone; L1 and clipping need more.
+        self.fused = fusable(opt) and not any(net.l1) and work.clip is None
+        self.core = opt
         self.guard = None if self.fused else DivergenceGuard(net.parameters())
+        # Under dropout: each hidden layer's outputs after the mask, the next layer's input.
+        self.dropped = [np.empty((size, k), dtype=dt) for k in sizes[1:-1]]
+        self.masks: list[Array | None] | None = None
+        self.clipped, self.penalty_sum = 0, 0.0
         self.hp = np.empty(10, dtype=dt)
         self._views: list[tuple[Array, ...]] = []
         self._views_key: list | None = None
@@ -119,30 +110,47 @@ class BatchEngine:
         """Train one epoch, or its rest from ``first_batch`` on with the sums so far;
         ``on_batch(batch, loss, loss_sum, correct)`` is called after every step."""
         batches = self.source.batches(self.size, order, first_batch, into=self.into)
+        net, self.clipped, self.penalty_sum = self.net, 0, 0.0
         with np.errstate(over="ignore", invalid="ignore", under="ignore"):
             for index, batch in enumerate(batches, first_batch):
-                m = batch.X.shape[0]
+                m, w = batch.X.shape[0], batch.weights
+                self.masks = net.dropout_masks(m)
+                penalty = net.penalty_term(w, m)
                 total, right = self._forward(batch, m)
-                loss = total / m
+                loss = (total / m if w is None else self._weighted_loss(batch, m)) + penalty
                 if not math.isfinite(loss):
                     return loss_diverged(index, loss, loss_sum, correct)
                 if not self._backward_and_update(batch, m):
                     return weight_diverged(index, loss_sum, correct)
-                loss_sum += loss * m
+                weight = m if w is None else float(w.sum())
+                loss_sum += loss * weight
+                self.penalty_sum += penalty * weight
                 correct += right / m * m  # as the reference adds fraction_right(...) * m
                 if on_batch is not None:
                     on_batch(index, loss, loss_sum, correct)
-        return EpochResult(loss_sum, correct)
+        return EpochResult(loss_sum, correct, clipped=self.clipped, penalty_sum=self.penalty_sum)
+
+    def _weighted_loss(self, batch: Batch, m: int) -> float:
+        """Σ v_i E_i / Σ v, as Network.data_loss_of takes it, from the output layer's
+        buffers; and the output deltas scaled by m v_i / Σ v (as Network.backward)."""
+        w, loss = batch.weights, self.net.loss_function
+        o, a, top = self.z[-1][:m], self.a_out[:m], self.delta[-1][:m]
+        value = weighted_mean(loss.per_example(o, batch.T, a), w)
+        top *= example_scale(w, m).astype(self.net.dtype)[:, None]
+        top.sum(axis=0, out=self.gb[-1])
+        return value
 
     # ---------------------------------------------------------------- forward and loss
     def _forward(self, batch: Batch, m: int) -> tuple[float, int]:
         """Every layer's outputs, the output deltas and bias gradient; returns (Σ of the
         examples' losses, number classified right)."""
-        K, layers, zin = self.K, self.net.layers, batch.X
+        K, layers, zin, masks = self.K, self.net.layers, batch.X, self.masks
         for i, layer in enumerate(layers[:-1]):
             z = self.z[i][:m]
             np.matmul(zin, layer.W.T, out=z)
             K.bias_activate(self.codes[i], z, layer.b, self.c)
+            if masks is not None and masks[i] is not None:
+                z = np.multiply(z, masks[i], out=self.dropped[i][:m])  # z̃ = z m / (1 − p)
             zin = z
         a = self.a_out[:m]
         np.matmul(zin, layers[-1].W.T, out=a)
@@ -163,21 +171,28 @@ class BatchEngine:
     def _backward_and_update(self, batch: Batch, m: int) -> bool:
         """Deltas, gradients and the optimizer's update. Returns False, with the weights from
         before the step put back, if a weight became non-finite."""
-        params = self.net.parameters()
+        net, params = self.net, self.net.parameters()
+        factor = 0.0
+        if net.has_penalty:
+            total = m if batch.weights is None else float(batch.weights.sum())
+            factor = penalty_factor(net.penalty_scale, total)
         if self.fused:
-            # Before any weight changes: the wrapper's term is taken on the old weights.
-            term = None if self.weight_term is None else self.weight_term(params[0::2])
             self.core.steps += 1
             views = self._flat_views()
             constants = self.core.step_constants()
             self.hp[: len(constants)] = constants
-            if self._backward(batch.X, m, views, self._fused_update(m, term)):
+            if self._backward(batch.X, m, views, self._fused_update(m, factor)):
                 restore(params, self.grads)  # the consumed gradients hold the old weights
                 return False
             return True
         self._backward(batch.X, m)
         for g in self.grads:
             g *= -1.0 / m
+        if factor:
+            for layer, gW, l1, l2 in zip(net.layers, self.gW, net.l1, net.l2):
+                add_penalty_gradient(gW, layer.W, l1, l2, factor)
+        if self.work.clip is not None and self.work.clip.apply(self.grads):
+            self.clipped += 1
         self.guard.keep(params)
         self.opt.step(params, self.grads)
         return not self.guard.undo_if_diverged(params)
@@ -187,25 +202,29 @@ class BatchEngine:
         Xb: Array,
         m: int,
         views: list[tuple[Array, ...]] | None = None,
-        updates: tuple[Callable[..., bool], ...] | None = None,
+        updates: list[tuple[Callable[..., bool], ...]] | None = None,
     ) -> bool:
         """Deltas and gradients Δᵀ Z, Σ δ from the top layer down; with ``updates`` (the fused
         kernels for a weight matrix and a bias), each layer's update as soon as its gradient
         is made (its weights have then served the layer below). True if an update made a
         weight non-finite."""
-        K, layers, bad = self.K, self.net.layers, False
+        K, layers, bad, masks = self.K, self.net.layers, False, self.masks
         for i in range(len(layers) - 1, -1, -1):
             layer, delta = layers[i], self.delta[i][:m]
+            dropped = masks is not None and i > 0 and masks[i - 1] is not None
             if i > 0:
                 below = self.delta[i - 1][:m]
                 np.matmul(delta, layer.W, out=below)  # Σ_k δ_k w_kj
+                if dropped:
+                    below *= masks[i - 1]  # type: ignore[index]
                 K.backward_hidden(
                     self.codes[i - 1], below, self.z[i - 1][:m], self.gb[i - 1], self.c
                 )
-            np.matmul(delta.T, Xb if i == 0 else self.z[i - 1][:m], out=self.gW[i])
+            zin = Xb if i == 0 else (self.dropped if dropped else self.z)[i - 1][:m]
+            np.matmul(delta.T, zin, out=self.gW[i])
             if updates is not None and views is not None:
-                bad |= updates[0](*views[2 * i])
-                bad |= updates[1](*views[2 * i + 1])
+                bad |= updates[i][0](*views[2 * i])
+                bad |= updates[i][1](*views[2 * i + 1])
         return bad
 
     def _flat_views(self) -> list[tuple[Array, ...]]:
@@ -227,36 +246,33 @@ class BatchEngine:
             self._views_key = key
         return self._views
 
-    def _fused_update(self, m: int, term: float | None) -> tuple[Callable[..., bool], ...]:
-        """The kernel calls for this step, for a weight matrix and for a bias, each taking one
-        parameter's views; they return True if a weight became non-finite. ``term`` is the
-        wrapper's weight term (see weight_term_hook), None without one."""
-        K, opt, hp = self.K, self.core, self.hp
+    def _fused_update(self, m: int, factor: float) -> list[tuple[Callable[..., bool], ...]]:
+        """Per layer, the kernel calls for this step for its weight matrix and its bias, each
+        taking one parameter's views; they return True if a weight became non-finite.
+        ``factor`` is what the network's L2 coefficients are multiplied by this batch
+        (penalty_factor; 0 without a penalty): the kernels add factor · l2 · W to W's
+        gradient."""
+        K, opt, hp, net = self.K, self.core, self.hp, self.net
         dt = hp.dtype.type
         scale, wd = dt(-1.0 / m), opt.weight_decay != 0
-        # Coupled: l2 · W joins the weights' gradient. Decoupled (only for Adam without a
-        # decay of its own, see fusable): the kernel's decoupled decay, by c, on W alone.
-        coupled = term is not None and not self.opt.decoupled  # type: ignore[attr-defined]
-        l2 = dt(term) if coupled else dt(0.0)
+        wd_b = wd and decays_biases(opt)
+        l2 = [dt(factor * c) for c in net.l2]
         if isinstance(opt, SGD):
             mode, first = K.SGD_VARIANTS.index(opt.variant), opt.steps == 1
 
-            def sgd(penalized: bool) -> Callable[..., bool]:
+            def sgd(decay: bool, coef: object) -> Callable[..., bool]:
+                penalized = bool(coef)
                 return lambda p, g, buf: K.sgd_step(
-                    p, g, scale, buf, hp, wd, mode, first, penalized, l2
+                    p, g, scale, buf, hp, decay, mode, first, penalized, coef
                 )
 
-            return sgd(coupled), sgd(False)
-        rest = (opt.amsgrad, abs(1.0 - opt.betas[0]) < 0.5)
-        flags_b = (wd, opt.decoupled, *rest)
-        flags_W = flags_b
-        if term is not None and not coupled:
-            hp[K.A_DECAY] = term  # it was 1 - lr · 0: the inner Adam has no decay of its own
-            flags_W = (True, True, *rest)
+            return [(sgd(wd, c), sgd(wd_b, dt(0.0))) for c in l2]
+        rest = (opt.decoupled, opt.amsgrad, abs(1.0 - opt.betas[0]) < 0.5)
 
-        def adam(flags: tuple[bool, ...], penalized: bool) -> Callable[..., bool]:
+        def adam(decay: bool, coef: object) -> Callable[..., bool]:
+            penalized = bool(coef)
             return lambda p, g, m1, m2, top: K.adam_step(
-                p, g, scale, m1, m2, top, hp, *flags, penalized, l2
+                p, g, scale, m1, m2, top, hp, decay, *rest, penalized, coef
             )
 
-        return adam(flags_W, coupled), adam(flags_b, False)
+        return [(adam(wd, c), adam(wd_b, dt(0.0))) for c in l2]

@@ -13,8 +13,11 @@ Engines (all compute the reference's formulas; see README "Performance"):
 engines need Numba, the built-in activations and losses and C-contiguous parameters of the
 network's dtype; online also needs the exact class SGD and nothing that must run after every
 batch (a callback overriding ``on_batch_end``, checkpoints within an epoch): it cannot stop
-between examples, the batch engine serves those. Step observers watch the reference engine's
-steps, so trainings with them run there. Without Numba the reference engine runs, for
+between examples, the batch engine serves those. The online kernel has none of the training
+controls either (per-example weights, dropout, weight penalties, gradient clipping): "auto"
+trains those on the batch engine (one example per batch), and
+``engine="online"`` refuses them. Step observers watch the reference engine's steps, so
+trainings with them run there. Without Numba the reference engine runs, for
 ``engine="batch"`` too (what the batch engine would compute on NumPy alone); ``"online"``
 raises.
 """
@@ -79,13 +82,33 @@ def _batch_problem(
     return problem
 
 
+def controls_problem(net: FeedForward, controls: Sequence[str]) -> str | None:
+    """Why the online kernel cannot train with these controls (None if it can): it has no
+    dropout, penalties, per-example weights or clipping. ``controls`` names the fit's own
+    (those that are not the network's), as plan.FitPlan.controls does."""
+    named = [*controls]
+    if net.has_dropout:
+        named.insert(0, "dropout")
+    if net.has_penalty:
+        named.insert(0, "weight penalties (l1, l2)")
+    return f"its kernel has no {named[0]}" if named else None
+
+
 def _online_problem(
-    opt: Optimizer, size: int, hooks: Sequence[object], batch_checkpoints: bool
+    net: FeedForward,
+    opt: Optimizer,
+    size: int,
+    hooks: Sequence[object],
+    batch_checkpoints: bool,
+    controls: Sequence[str],
 ) -> str | None:
     if size != 1:
         return f"it trains one example per step (batch size 1), not {size}"
     if type(opt) is not SGD:
         return f"it implements SGD only, not {type(opt).__name__}"
+    problem = controls_problem(net, controls)
+    if problem is not None:
+        return problem
     if any(overrides_on_batch_end(h) for h in hooks):
         return "a callback overrides on_batch_end, which must run after every example"
     if batch_checkpoints:
@@ -113,19 +136,23 @@ def choose_engine(
     *,
     batch_checkpoints: bool = False,
     step_observers: Sequence[StepObserver] = (),
+    controls: Sequence[str] = (),
 ) -> str:
     """The engine a fit runs, "online", "batch" or "reference" (see the module docstring),
     for ``net`` trained with ``opt`` in batches of ``size``, with callbacks ``hooks``.
 
-    ``batch_checkpoints``: checkpoints are written within epochs. Raises ValueError when
-    ``requested`` names an engine that cannot run this training.
+    ``batch_checkpoints``: checkpoints are written within epochs. ``controls``: the fit's
+    training controls in words ("per-example weights", "gradient clipping"). Raises
+    ValueError when ``requested`` names an engine that cannot run this training.
     """
     if requested not in ENGINES:
         raise ValueError(f"engine must be one of {ENGINES}. Received: engine={requested!r}")
     if requested == "reference":
         return "reference"
     problems = {"batch": _batch_problem(net, opt, step_observers)}
-    problems["online"] = problems["batch"] or _online_problem(opt, size, hooks, batch_checkpoints)
+    problems["online"] = problems["batch"] or _online_problem(
+        net, opt, size, hooks, batch_checkpoints, controls
+    )
     if requested != "auto" and problems[requested] is not None:
         raise ValueError(f"engine={requested!r} cannot run this training: {problems[requested]}")
     fits = [name for name in FAST_ENGINES if requested in ("auto", name) and not problems[name]]

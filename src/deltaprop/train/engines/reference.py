@@ -37,6 +37,7 @@ class ReferenceEngine:
         self.work = work
         self.step_observers = tuple(step_observers)
         self.guard = DivergenceGuard(work.net.parameters())
+        self.clipped, self.penalty_sum = 0, 0.0  # the epoch's so far
 
     def run_epoch(
         self,
@@ -52,34 +53,40 @@ class ReferenceEngine:
         work = self.work
         params, rule = work.net.parameters(), work.accuracy  # the arrays the layers hold now
         batches = work.source.batches(work.batch_size, order, first_batch)
+        self.clipped, self.penalty_sum = 0, 0.0
         for index, batch in enumerate(batches, first_batch):
             m = batch.X.shape[0]
             loss, outputs, what = self.step(index, batch, params)
             if what:
                 return EpochResult(loss_sum, correct, index, what)
-            loss_sum += loss * m
+            loss_sum += loss * (m if batch.weights is None else float(batch.weights.sum()))
             if rule is not None:
                 correct += fraction_right(rule, outputs, batch.T) * m
             if on_batch is not None:
                 on_batch(index, loss, loss_sum, correct)
-        return EpochResult(loss_sum, correct)
+        return EpochResult(loss_sum, correct, clipped=self.clipped, penalty_sum=self.penalty_sum)
 
     def step(self, index: int, batch: Batch, params: list[Array]) -> tuple[float, Array, str]:
         """One forward, backward and update on ``batch``: the loss before the update, the
         outputs, and "" or what went wrong (a loss that was not finite: nothing changed; a
         weight that became non-finite: the weights from before the step are back)."""
-        net, opt = self.work.net, self.work.optimizer
+        net, opt, w, clip = self.work.net, self.work.optimizer, batch.weights, self.work.clip
         with np.errstate(over="ignore", invalid="ignore"):
-            fp = net.forward(batch.X)
-            loss = net.loss_of(fp, batch.T)
+            fp = net.forward(batch.X, net.dropout_masks(batch.X.shape[0]))
+            penalty = net.penalty_term(w, batch.X.shape[0])
+            loss = net.data_loss_of(fp, batch.T, w) + penalty
             if not math.isfinite(loss):
                 return loss, fp.output, LOSS_NOT_FINITE.format(loss)
-            deltas = net.backward(fp, batch.T)
-            gradients = net.gradients_from(fp, deltas)
+            deltas = net.backward(fp, batch.T, w)
+            gradients = net.gradients_from(fp, deltas, w)
+            flat = [g for pair in gradients for g in pair]
+            if clip is not None and clip.apply(flat):
+                self.clipped += 1
             self.guard.keep(params)
-            opt.step(params, [g for pair in gradients for g in pair])
+            opt.step(params, flat)
             if self.guard.undo_if_diverged(params):
                 return loss, fp.output, WEIGHT_NOT_FINITE
+        self.penalty_sum += penalty * (batch.X.shape[0] if w is None else float(w.sum()))
         for observe in self.step_observers:
             observe(Step(index, batch, fp, loss, deltas, gradients))
         return loss, fp.output, ""

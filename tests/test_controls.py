@@ -444,6 +444,7 @@ def test_resume_is_bit_identical_with_dropout_weights_and_penalties(tmp_path):
         assert_array_equal(p, q)
     assert resumed.rng.bit_generator.state == whole.rng.bit_generator.state
     assert h.loss == h_whole.loss
+    assert h.penalty == h_whole.penalty and h.clipped == h_whole.clipped
     # Other weights are another training: refused, naming the difference.
     with pytest.raises(ValueError, match="sample_weight"):
         _net(dropout=0.3, l2=0.01).fit(

@@ -815,6 +815,55 @@ class _Quartic(Loss):
         return activation.derivative(o) * (t - o) ** 3
 
 
+def _controls_case(opt, dropout=0.5, l2=0.1, l1=(0.0, 0.05)):
+    """A network with dropout and weight penalties: the mask, the factor 1 / (1 − p), P and
+    the penalty's terms in each weight's gradient."""
+    net = dp.Network(
+        [3, 4, 2],
+        activation="tanh",
+        output_activation="sigmoid",
+        seed=2,
+        dropout=dropout,
+        l2=l2,
+        l1=l1,
+    )
+    return explain(net, [0.5, -1.0, 0.3], [0.2, 0.9], opt, steps=2)
+
+
+def test_controls_are_the_librarys_step_and_round_trip():
+    net = dp.Network(
+        [3, 4, 2],
+        activation="tanh",
+        output_activation="sigmoid",
+        seed=2,
+        dropout=0.5,
+        l2=0.1,
+        l1=[0.0, 0.05],
+    )
+    x, t = np.array([[0.5, -1.0, 0.3]]), np.array([[0.2, 0.9]])
+    trace = explain(net, x, t, dp.SGD(lr=0.1))
+    # The same draws as fit's step from the same generator state.
+    work = net.copy()
+    masks = work.dropout_masks(1)
+    fp = work.forward(x, masks)
+    grads = work.gradients_from(fp, work.backward(fp, t))
+    for ly, (gW, gb), mask in zip(trace.layers, grads, [*masks, None]):
+        np.testing.assert_array_equal(ly.W_grad, gW)
+        np.testing.assert_array_equal(ly.b_grad, gb)
+        if mask is not None:
+            np.testing.assert_array_equal(ly.mask, (mask[0] > 0).astype(float))
+    assert trace.penalty == net.penalty()
+    assert trace.error_before == work.loss_of(fp, t)
+    assert Trace.from_json(trace.to_json()) == trace
+    fit_net = net.copy()
+    fit_net.fit(x, t, batch_size=1, epochs=1, optimizer=dp.SGD(lr=0.1), engine="reference")
+    for ly, p_W in zip(trace.layers, fit_net.parameters()[0::2]):
+        np.testing.assert_array_equal(ly.W_new, p_W)
+    for fmt in ("text", "markdown", "latex"):
+        text = trace.render(fmt)
+        assert "Dropout" in text and "Weight penalty" in text
+
+
 def _state_lacking_a_buffer():
     """A trace read from JSON whose state lacks a buffer: that layer's rule cannot be
     recomputed, so its weights show as the step's results."""
@@ -852,6 +901,8 @@ GOLDEN_CASES = {
         {},
     ),
     "renamed_optimizer": (lambda: _small_case(lambda: _Renamed(lr=0.1)), {}),
+    "controls_dropout_penalty": (lambda: _controls_case(dp.SGD(lr=0.1)), {}),
+    "controls_adam_l1": (lambda: _controls_case(dp.Adam(lr=0.01), dropout=0.0, l1=0.05), {}),
     "sgd_weight_decay": (lambda: _small_case(lambda: dp.SGD(lr=0.1, weight_decay=0.01)), {}),
     "sgd_momentum_first": (
         lambda: _small_case(lambda: dp.SGD(lr=0.1, momentum=0.9), warm=0),

@@ -42,7 +42,14 @@ the example); ``applied`` (bool: whether the caller's network was updated); ``hi
   (new − old; derived, ignored when reading);
 - ``optimizer_state``: {"W" | "b": {buffer name: {"before": array, "after": array}}} with
   the optimizer's buffers (torch's names: ``momentum_buffer``, ``exp_avg``, ``exp_avg_sq``,
-  ``max_exp_avg_sq``, ``square_avg``, ``grad_avg``, ``sum``); empty for plain SGD.
+  ``max_exp_avg_sq``, ``square_avg``, ``grad_avg``, ``sum``); empty for plain SGD;
+- ``mask`` (only for a hidden layer with dropout): the step's mask m_j, 0 or 1 per unit; the
+  layer's ``z`` is h(a) before it, and the next layer receives z_j m_j / (1 − p).
+
+Training controls, present only when the network has them: ``network`` gains ``dropout``
+(one rate per hidden layer) and ``l2``, ``l1`` (one coefficient per layer), ``penalty_scale``;
+the trace gains ``penalty``, P(W) before the step, which ``error_before`` includes and whose
+gradient ``W_grad`` includes.
 """
 
 from __future__ import annotations

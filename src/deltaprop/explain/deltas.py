@@ -18,6 +18,7 @@ import numpy as np
 from deltaprop.core.activations import Activation
 from deltaprop.core.losses import BinaryCrossEntropy, CrossEntropy, Loss, MeanSquaredError
 from deltaprop.core.notation import Style
+from deltaprop.explain.controls import mask_factor
 from deltaprop.explain.formulas import Eq, derivative_factor
 from deltaprop.explain.page import Page, Section
 
@@ -297,6 +298,10 @@ def _hidden_unit(page: Page, layer: int, j: int) -> Eq:
         ]
     else:
         chain = [sym_sum, num_sum]
+    factor = mask_factor(page, layer, j)
+    if factor is not None:
+        # Dropout: δ_j = m_j h'(a_j) Σ_k δ_k w_kj / (1 − p), the mask and the factor last.
+        chain = [f"{c}{s.cdot}{f}" for c, f in zip(chain, (factor[0], *[factor[1]] * 2)) if c]
     return Eq(s.delta(layer, j), [c for c in chain if c], n(d), sign=d)
 
 
@@ -307,9 +312,14 @@ def hidden_deltas(page: Page) -> list[Section]:
         if layer not in page.shown:
             continue
         nxt = tr.layers[layer]
+        rule = f"{dj} = h'({s.sub('a', 'j')}) {s.sum('k')}{dk} {s.sub('w', 'kj')}"
+        if tr.layers[layer - 1].mask is not None:
+            rule = f"{dj} = {s.sub('m', 'j')} h'({s.sub('a', 'j')}) {s.sum('k')}{dk} " + (
+                f"{s.sub('w', 'kj')} / (1{s.minus}p)"
+            )
         sec = Section(
             f"Hidden deltas, layer {layer}" if page.n_layers > 2 else "Hidden deltas",
-            rule=[f"{dj} = h'({s.sub('a', 'j')}) {s.sum('k')}{dk} {s.sub('w', 'kj')}"],
+            rule=[rule],
             notes=[
                 s.text(
                     f"k runs over the {nxt.size} unit{'s' if nxt.size > 1 else ''} "

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from deltaprop.core.notation import Style
+from deltaprop.explain.controls import after_note, dropped_outputs, header_rows, penalty_section
 from deltaprop.explain.deltas import hidden_deltas, output_deltas
 from deltaprop.explain.formulas import Eq, activation_chain
 from deltaprop.explain.loss_text import loss_text
@@ -101,6 +102,7 @@ def header(page: Page) -> Section:
             + s.text(" by ")
             + s.math(f"+{s.eta} {s.sub(s.d, 'j')} {s.sub('z', 'i')}"),
         ],
+        *header_rows(page),
         *_names_rows(page),
     ]
     return Section("One training step by backpropagation", table=Table(["", ""], rows))
@@ -144,6 +146,8 @@ def error_eq(page: Page) -> Eq:
         terms = text.terms(s, tr.t, tr.output)
         if terms is not None:
             chain.append(terms)
+    if tr.penalty is not None:  # the weight penalty is part of E
+        chain = [chain[0] + " + P", *(f"{c} + {s.num(tr.penalty)}" for c in chain[1:])]
     return Eq("E", chain, s.num(tr.error_before))
 
 
@@ -186,6 +190,8 @@ def result(page: Page) -> Section:
         + s.math(f"t = {s.vector(tr.t, lim)}")
         + s.text(").")
     )
+    if after_note(page):
+        sec.notes.append(after_note(page))  # type: ignore[arg-type]
     if tr.applied:
         sec.notes.append(s.text("The network now has the new weights (apply=True)."))
     return sec
@@ -233,6 +239,7 @@ class Builder:
     def build(self) -> list[Section]:
         page = self.page
         sections = [header(page), forward(page)]
+        sections += [sec for sec in (dropped_outputs(page), penalty_section(page)) if sec]
         out = output_deltas(page)
         if out:
             sections.append(out)

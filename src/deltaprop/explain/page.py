@@ -163,11 +163,26 @@ class Page:
         self.shown = select_units(trace, opts)
         self.cfg = {k: v for k, v in trace.optimizer.items() if k != "step"}
         self.t_step = int(trace.optimizer.get("step", 1))
-        self.rule = rule_for(self.cfg)
+        self.rule = rule_for(self.cfg, penalized="l2" in trace.network)
 
     def z_prev(self, layer: int) -> Array:
-        """The outputs of the layer before ``layer`` (the inputs for layer 1)."""
-        return self.trace.x if layer == 1 else self.trace.layers[layer - 2].z
+        """What ``layer`` receives: the inputs for layer 1, else the outputs of the layer
+        before (under dropout, z̃ = z m / (1 − p))."""
+        return self.trace.x if layer == 1 else self.dropped(layer - 1)
+
+    def dropout_rate(self, layer: int) -> float:
+        """Hidden ``layer``'s dropout rate p (0 without dropout)."""
+        rates = self.trace.network.get("dropout")
+        return float(rates[layer - 1]) if rates and layer <= len(rates) else 0.0
+
+    def dropped(self, layer: int) -> Array:
+        """``layer``'s outputs as the next layer receives them, z m / (1 − p), computed as the
+        library does (the mask scaled by 1 / (1 − p) in the network's dtype)."""
+        ly = self.trace.layers[layer - 1]
+        if ly.mask is None:
+            return ly.z
+        scaled = ly.mask * ly.z.dtype.type(1.0 / (1.0 - self.dropout_rate(layer)))
+        return ly.z * scaled
 
     def role_name(self, layer: int) -> str:
         return "output" if layer == self.n_layers else "hidden"

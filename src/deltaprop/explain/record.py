@@ -57,8 +57,10 @@ class LayerTrace:
     Arrays are indexed by unit j (and i, the unit of the layer before, for weights):
     ``a``, ``z`` forwarding; ``h_prime`` h'(a_j) (None for softmax, which has a Jacobian);
     ``backprop`` Σ_k δ_k w_kj for hidden layers (None for the output layer); ``delta`` δ_j;
-    ``W``/``b`` before the step, ``W_grad``/``b_grad`` ∂E/∂w (= −δ_j z_i), ``W_new``/``b_new``
-    after it; ``optimizer_state[param][buffer] = {"before": array, "after": array}``.
+    ``W``/``b`` before the step, ``W_grad``/``b_grad`` ∂E/∂w (= −δ_j z_i, plus the penalty's
+    term), ``W_new``/``b_new`` after it; ``optimizer_state[param][buffer] = {"before": array,
+    "after": array}``; ``mask`` the step's dropout mask m_j ∈ {0, 1} of a hidden layer with
+    dropout (None otherwise): the layer passes z_j m_j / (1 − p) on.
     """
 
     index: int
@@ -77,6 +79,7 @@ class LayerTrace:
     W_new: Array
     b_new: Array
     optimizer_state: dict[str, dict[str, dict[str, Array]]] = field(default_factory=dict)
+    mask: Array | None = None
 
     @property
     def W_change(self) -> Array:
@@ -111,6 +114,8 @@ class LayerTrace:
         # Derived, written for readers of the JSON; from_dict recomputes them.
         d["W_change"], d["b_change"] = _as_list(self.W_change), _as_list(self.b_change)
         d["optimizer_state"] = _map_state(self.optimizer_state, _as_list)
+        if self.mask is not None:
+            d["mask"] = _as_list(self.mask)
         return d
 
     @classmethod
@@ -125,6 +130,7 @@ class LayerTrace:
             W_new=arr(d["W_new"]),
             b_new=arr(d["b_new"]),
             optimizer_state=_map_state(d["optimizer_state"], arr),
+            mask=arr(d.get("mask")),
         )
 
 
@@ -138,6 +144,7 @@ _LAYER_FIELDS = (
     "W_new",
     "b_new",
     "optimizer_state",
+    "mask",
 )
 _TRACE_FIELDS = (
     "schema_version",
@@ -152,6 +159,7 @@ _TRACE_FIELDS = (
     "applied",
     "input_names",
     "output_names",
+    "penalty",
 )
 
 
@@ -166,6 +174,7 @@ class Trace:
     ``error_before``, ``error_after``: E on the example before and after the step.
     ``history``: [{"step": s, "error": E, "output": [...]}] for s = 0 (before) .. steps.
     ``applied``: whether the caller's network (and optimizer) were updated.
+    ``penalty``: P(W), the network's weight penalty before the step (part of E), or None.
     """
 
     network: dict[str, Any]
@@ -180,6 +189,7 @@ class Trace:
     input_names: list[str] | None = None
     output_names: list[str] | None = None
     schema_version: int = SCHEMA_VERSION
+    penalty: float | None = None
 
     # ------------------------------------------------------------ convenience
     @property
@@ -243,6 +253,7 @@ class Trace:
                 {"step": h["step"], "error": h["error"], "output": list(h["output"])}
                 for h in self.history
             ],
+            **({"penalty": self.penalty} if self.penalty is not None else {}),
         }
 
     def to_json(self, indent: int | None = 2) -> str:
@@ -283,6 +294,7 @@ class Trace:
                 input_names=data.get("input_names"),
                 output_names=data.get("output_names"),
                 schema_version=int(version),
+                penalty=None if data.get("penalty") is None else float(data["penalty"]),
             )
         except (KeyError, TypeError) as exc:
             raise ValueError(f"malformed deltaprop trace: missing or bad field {exc}") from None

@@ -75,9 +75,10 @@ def _buffers(opt: Optimizer, params: list[Array]) -> Buffers:
 
 
 def _step(work: FeedForward, opt: Optimizer, X: Array, T: Array) -> ForwardPass:
-    """One step of ``opt`` on the example, exactly as fit's reference engine takes it."""
+    """One step of ``opt`` on the example, exactly as fit's reference engine takes it (with
+    a dropout mask drawn from the network's generator when it has dropout)."""
     with np.errstate(under="ignore", over="ignore", invalid="ignore"):
-        fp = work.forward(X)
+        fp = work.forward(X, work.dropout_masks(1))
         grads = work.gradients_from(fp, work.backward(fp, T))
         opt.step(work.parameters(), [g for pair in grads for g in pair])
     return fp
@@ -97,6 +98,11 @@ def _layers(
     for li, layer in enumerate(work.layers):
         act, output = layer.activation, li == n_layers - 1
         rule = output_rule(work.loss_function, act) if output else HIDDEN
+        # Under dropout a hidden layer's z is h(a) before the mask; the mask is kept beside.
+        z = fp.z[li + 1] if fp.undropped is None or output else fp.undropped[li]
+        mask = None
+        if fp.masks is not None and not output and fp.masks[li] is not None:
+            mask = (fp.masks[li][0] != 0).astype(z.dtype)
         layers.append(
             LayerTrace(
                 index=li + 1,
@@ -104,9 +110,9 @@ def _layers(
                 activation=act.name,
                 delta_rule=rule.name,
                 a=fp.a[li][0].copy(),
-                z=fp.z[li + 1][0].copy(),
+                z=z[0].copy(),
                 # The factors of backward's δ_j = h'(a_j) Σ_k δ_k w_kj, formed as it forms them.
-                h_prime=act.derivative(fp.z[li + 1])[0] if act.elementwise else None,
+                h_prime=act.derivative(z)[0] if act.elementwise else None,
                 backprop=None if output else (deltas[li + 1] @ before[2 * li + 2])[0],
                 delta=deltas[li][0].copy(),
                 W=before[2 * li],
@@ -122,6 +128,7 @@ def _layers(
                     }
                     for slot, pname in ((2 * li, "W"), (2 * li + 1, "b"))
                 },
+                mask=mask,
             )
         )
     return layers
@@ -135,7 +142,7 @@ def _record_first_step(
     before = [p.copy() for p in params]
     state_before = _buffers(opt, params)
     with np.errstate(under="ignore", over="ignore", invalid="ignore"):
-        fp = work.forward(X)
+        fp = work.forward(X, work.dropout_masks(1))
         error = work.loss_of(fp, T)
         if not math.isfinite(error):
             raise TrainingDivergedError(f"E is {error} before the step; nothing to explain")
@@ -171,13 +178,19 @@ def _history(
 
 def _network_record(net: FeedForward) -> dict:
     loss = net.loss_function
-    return {
+    record = {
         "sizes": net.sizes,
         "activations": [ly.activation.name for ly in net.layers],
         "loss": loss.name,
         "loss_formula": loss.formula,
         "dtype": net.dtype.name,
     }
+    # The training controls a network carries, only when it has them.
+    if net.has_dropout:
+        record["dropout"] = list(net.dropout)
+    if net.has_penalty:
+        record.update(l2=list(net.l2), l1=list(net.l1), penalty_scale=net.penalty_scale)
+    return record
 
 
 def explain(
@@ -195,7 +208,10 @@ def explain(
 
     The step is exactly one step of ``net.fit(x, t, batch_size=1, optimizer=optimizer)`` on
     fit's reference engine (the library's forward pass, delta rule and ``optimizer.step``; the
-    fast engines fit may choose agree to rounding); Δw is reported as new − old.
+    fast engines fit may choose agree to rounding); Δw is reported as new − old. A network
+    with dropout draws the step's mask from its generator (a copy's, unless ``apply``), and
+    the trace records it; a network's weight penalty is part of E and of the gradient.
+    (One example's weight would cancel in Σ v E / Σ v, so explain takes none.)
     ``optimizer`` is an Optimizer, a name or a config dict, default ``SGD(lr=0.1)`` (fit's
     default); a stateful optimizer (momentum, Adam, ...) is used with the state it has.
 
@@ -222,11 +238,13 @@ def explain(
     # Always step copies: a step that diverges, or bad input found late, then leaves the
     # caller's network and optimizer as they were; with apply=True the result is copied back.
     work, opt = net.copy(), copy.deepcopy(given)
+    penalty = work.penalty() if work.has_penalty else None
     layers, first, t_used = _record_first_step(work, opt, X, T)
     history = _history(work, opt, X, T, steps, first)
     if apply:
         for mine, theirs in zip(net.parameters(), work.parameters()):
             mine[...] = theirs
+        net.rng.bit_generator.state = work.rng.bit_generator.state  # dropout's draws
         if isinstance(optimizer, Optimizer):
             vars(optimizer).update(vars(opt))
     return Trace(
@@ -241,4 +259,5 @@ def explain(
         applied=apply,
         input_names=input_names,
         output_names=output_names,
+        penalty=penalty,
     )

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from deltaprop.explain.controls import penalty_terms
 from deltaprop.explain.formulas import Eq
 from deltaprop.explain.page import Page, Section
 from deltaprop.explain.rules import StepOnlyRule, UpdateRule, WeightStep
@@ -68,6 +69,7 @@ def _weight_step(
         old, new, grad = float(ly.W[j, i]), float(ly.W_new[j, i]), float(ly.W_grad[j, i])
         delta_z = f"{s.delta(layer, j)} {s.unit(layer - 1, i)}"
     values = recomputed.get(param, {})
+    penalty_sym, penalty_num = penalty_terms(page, layer, old) if i is not None else ("", "")
     return WeightStep(
         symbol=s.weight(layer, j, i),
         delta_z=delta_z,
@@ -77,6 +79,8 @@ def _weight_step(
         new=new,
         values={k: float(v[idx]) if np.ndim(v) else float(v) for k, v in values.items()},
         before={k: float(v["before"][idx]) for k, v in ly.optimizer_state[param].items()},
+        penalty_sym=penalty_sym,
+        penalty_num=penalty_num,
     )
 
 

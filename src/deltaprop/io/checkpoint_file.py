@@ -91,6 +91,8 @@ class TrainingState:
     batch: int = 0  # batches of epoch + 1 completed
     loss_sum: float = 0.0  # the unfinished epoch's accumulators
     correct: float = 0.0
+    penalty_sum: float = 0.0  # (and those of the training controls, written when not 0)
+    clipped: int = 0
     order: np.ndarray | None = None  # the unfinished epoch's order, when shuffled
     split: np.ndarray | None = None  # the validation_split permutation
     history: dict = field(default_factory=dict)
@@ -126,6 +128,8 @@ def save_checkpoint(path: str | os.PathLike, net: FeedForward, state: TrainingSt
             "batch": state.batch,
             "loss_sum": state.loss_sum,
             "correct": state.correct,
+            **({"penalty_sum": state.penalty_sum} if state.penalty_sum else {}),
+            **({"clipped": state.clipped} if state.clipped else {}),
         },
         "history": state.history,
         "settings": state.settings,
@@ -205,6 +209,8 @@ def _load_checked(path: str | os.PathLike) -> tuple[FeedForward, TrainingState, 
         isinstance(position, dict)
         and all(is_int(position.get(k)) for k in ("epoch", "batch"))
         and all(isinstance(position.get(k), (int, float)) for k in ("loss_sum", "correct"))
+        and isinstance(position.get("penalty_sum", 0.0), (int, float))
+        and is_int(position.get("clipped", 0))
     ):
         raise _fail(path, f"the 'position' entry is not valid. Received: {str(position)[:200]}")
     best_weights = None
@@ -220,6 +226,8 @@ def _load_checked(path: str | os.PathLike) -> tuple[FeedForward, TrainingState, 
         batch=position["batch"],
         loss_sum=float(position["loss_sum"]),
         correct=float(position["correct"]),
+        penalty_sum=float(position.get("penalty_sum", 0.0)),
+        clipped=int(position.get("clipped", 0)),
         order=_permutation(path, arrays.pop("order", None), "order"),
         split=_permutation(path, arrays.pop("split", None), "split"),
         history=document.get("history") or {},

@@ -105,11 +105,21 @@ class Checkpointer:
             scheduler.load_state_dict(state.scheduler_state)
         return state
 
-    def after_batch(self, state: FitState, batch: int, loss_sum: float, correct: float) -> None:
+    def after_batch(
+        self,
+        state: FitState,
+        batch: int,
+        loss_sum: float,
+        correct: float,
+        controls: tuple[float, int] = (0.0, 0),
+    ) -> None:
         """Within epoch ``state.epoch``, after ``batch`` (0-based), every ``every_batches``
-        batches; ``loss_sum`` and ``correct`` are the epoch's sums so far."""
+        batches; ``loss_sum`` and ``correct`` are the epoch's sums so far, ``controls`` its
+        penalty sum and clipped steps."""
         if self.every_batches and (batch + 1) % self.every_batches == 0:
-            record = state.record(self.settings, state.epoch - 1, batch + 1, loss_sum, correct)
+            record = state.record(
+                self.settings, state.epoch - 1, batch + 1, loss_sum, correct, *controls
+            )
             save_checkpoint(self.path, state.net, record)
 
     def after_epoch(self, state: FitState, last: bool) -> None:

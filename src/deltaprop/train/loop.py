@@ -195,8 +195,13 @@ class _Training:
         state = self.state
         if state.first_batch:
             first, state.first_batch = state.first_batch, 0
+            carried = (state.penalty_sum, state.clipped)
+            state.penalty_sum, state.clipped = 0.0, 0
+            # The controls' sums go on from the checkpoint's, as loss_sum does (only the
+            # engines that resume within an epoch, reference and batch, take them).
+            extra = {"controls": carried} if carried != (0.0, 0) else {}
             result = self.engine.run_epoch(
-                state.order, self.on_batch, first, state.loss_sum, state.correct
+                state.order, self.on_batch, first, state.loss_sum, state.correct, **extra
             )
         else:
             n = self.examples.train.n_examples
@@ -204,6 +209,11 @@ class _Training:
             result = self.engine.run_epoch(state.order, self.on_batch)
         raise_if_diverged(result, state.epoch, self.plan.optimizer.lr)
         return result
+
+    def running_controls(self) -> tuple[float, int]:
+        """The epoch's penalty sum and clipped steps so far, for a checkpoint within it (the
+        engines that write such checkpoints keep them as attributes)."""
+        return getattr(self.engine, "penalty_sum", 0.0), getattr(self.engine, "clipped", 0)
 
     def epoch_logs(self, result: EpochResult, lr_used: float) -> dict:
         """The epoch's numbers under History's names: loss, accuracy, validation."""
@@ -241,7 +251,7 @@ class _Training:
         for hook in self.batch_watchers:
             hook.on_batch_end(state.net, state.epoch, batch, loss)
         if self.saver is not None and batch + 1 < self.n_batches:
-            self.saver.after_batch(state, batch, loss_sum, correct)
+            self.saver.after_batch(state, batch, loss_sum, correct, self.running_controls())
 
 
 _SHOWN = ("loss", "val_loss", "accuracy", "val_accuracy")

@@ -39,6 +39,8 @@ class FitState:
     loss_sum: float = 0.0
     correct: float = 0.0
     resumed_from: TrainingState | None = None
+    penalty_sum: float = 0.0  # the first epoch's penalty and clipped steps so far, likewise
+    clipped: int = 0
 
     @classmethod
     def resumed(
@@ -66,6 +68,8 @@ class FitState:
             loss_sum=record.loss_sum,
             correct=record.correct,
             resumed_from=record,
+            penalty_sum=record.penalty_sum,
+            clipped=record.clipped,
         )
 
     def resume_early_stopping(self) -> None:
@@ -82,6 +86,8 @@ class FitState:
         batch: int = 0,
         loss_sum: float = 0.0,
         correct: float = 0.0,
+        penalty_sum: float = 0.0,
+        clipped: int = 0,
     ) -> TrainingState:
         """The checkpoint record of this state after ``epochs_done`` epochs and ``batch``
         batches of the next (with that epoch's sums so far and order)."""
@@ -93,6 +99,8 @@ class FitState:
             batch=batch,
             loss_sum=loss_sum,
             correct=correct,
+            penalty_sum=penalty_sum,
+            clipped=clipped,
             order=self.order if batch else None,
             split=self.split,
             history=self.history.as_dict(),

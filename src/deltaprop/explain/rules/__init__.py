@@ -49,9 +49,11 @@ RULES: dict[type[Optimizer], Callable[[Any], UpdateRule]] = {
 }
 
 
-def rule_for(cfg: Mapping[str, Any]) -> UpdateRule:
+def rule_for(cfg: Mapping[str, Any], penalized: bool = False) -> UpdateRule:
     """The update rule of the optimizer that ``cfg`` (its ``config()``, as a trace records it,
-    "step" allowed) describes; :class:`StepOnlyRule` for one the library cannot rebuild."""
+    "step" allowed) describes; :class:`StepOnlyRule` for one the library cannot rebuild.
+    ``penalized``: the network has a weight penalty, whose gradient the seed's one-line rule
+    has no room for (plain SGD is then written as g, then w ← w − γ g)."""
     settings = {k: v for k, v in cfg.items() if k != "step"}
     try:
         optimizer = get_optimizer(settings)
@@ -59,7 +61,11 @@ def rule_for(cfg: Mapping[str, Any]) -> UpdateRule:
         return StepOnlyRule(settings)
     for kind in type(optimizer).__mro__:
         if kind in RULES:
-            return RULES[kind](optimizer)
+            rule = RULES[kind](optimizer)
+            if penalized and isinstance(rule, SeedRule):
+                rule = SGDRule(optimizer)
+            rule.penalized = penalized
+            return rule
     return StepOnlyRule(settings)  # pragma: no cover - every library optimizer has a rule
 
 

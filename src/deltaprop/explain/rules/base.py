@@ -42,6 +42,8 @@ class WeightStep:
     new: float
     values: dict[str, float]
     before: dict[str, float]
+    penalty_sym: str = ""  # the weight penalty's gradient terms (a weight's, not a bias's)
+    penalty_num: str = ""
 
     def change_note(self, style: Style) -> str:
         big_delta = r"\Delta " if style.latex else "Δ"
@@ -92,6 +94,7 @@ class UpdateRule:
     """
 
     multiline = True
+    penalized = False  # the network has a weight penalty: its terms join g (rule_for sets it)
 
     def __init__(self, optimizer: Optimizer) -> None:
         # The hyperparameters as the library's optimizer holds them (validated floats).
@@ -136,6 +139,8 @@ class UpdateRule:
         s = style
         arrow = f" {s.arrow} "
         lines = [f"g = {s.partial}E/{s.partial}w = {s.neg}{s.sub(s.d, 'j')} {s.sub('z', 'i')}"]
+        if self.penalized:
+            lines[0] += f" + {s.sub(s.lam, '2')} w + {s.sub(s.lam, '1')} sign(w)   (weights)"
         if self.coupled_decay:
             lines.append(f"g{arrow}g + {s.lam} w")
         return lines + self.rule_summary(style)
@@ -151,7 +156,11 @@ class UpdateRule:
         eqs = EqList(style)
         w_sym = weight.symbol
         derivative = f"{s.partial}E/{s.partial}{w_sym} = {s.neg}{weight.delta_z}"
-        eqs.equals("g", [derivative, f"{s.neg}{weight.delta_z_num}"], weight.grad)
+        eqs.equals(
+            "g",
+            [derivative + weight.penalty_sym, f"{s.neg}{weight.delta_z_num}{weight.penalty_num}"],
+            weight.grad,
+        )
         if self.coupled_decay:
             decay = f"{n(weight.grad)} + {n(self.weight_decay)}{s.times}{p(weight.old)}"
             eqs.becomes("g", [f"g + {s.lam} {w_sym}", decay], weight.values["g"])

@@ -6,6 +6,7 @@ optimizer, a batch size, an accuracy rule) one epoch at a time::
 
     result = engine.run_epoch(order, on_batch)            # a whole epoch
     result = engine.run_epoch(order, on_batch, 3, s, c)   # its rest, from batch 3 on
+    # (reference and batch also take controls=(penalty_sum, clipped), the rest's start)
 
 and reports an :class:`EpochResult`. The engines (reference.py, batch.py, online.py) differ
 only in how fast they compute the reference's numbers; :mod:`.choose` picks one.

@@ -106,11 +106,13 @@ class BatchEngine:
         first_batch: int = 0,
         loss_sum: float = 0.0,
         correct: float = 0.0,
+        controls: tuple[float, int] = (0.0, 0),
     ) -> EpochResult:
         """Train one epoch, or its rest from ``first_batch`` on with the sums so far;
         ``on_batch(batch, loss, loss_sum, correct)`` is called after every step."""
         batches = self.source.batches(self.size, order, first_batch, into=self.into)
-        net, self.clipped, self.penalty_sum = self.net, 0, 0.0
+        net = self.net
+        self.penalty_sum, self.clipped = controls  # the epoch's so far, as loss_sum
         with np.errstate(over="ignore", invalid="ignore", under="ignore"):
             for index, batch in enumerate(batches, first_batch):
                 m, w = batch.X.shape[0], batch.weights

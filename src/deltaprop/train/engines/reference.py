@@ -46,14 +46,15 @@ class ReferenceEngine:
         first_batch: int = 0,
         loss_sum: float = 0.0,
         correct: float = 0.0,
+        controls: tuple[float, int] = (0.0, 0),
     ) -> EpochResult:
         """Train one epoch in ``order`` (None: as stored), or its rest from ``first_batch``
         on with the sums so far; ``on_batch(batch, loss, loss_sum, correct)`` after every
-        step."""
+        step. ``controls``: the epoch's penalty sum and clipped steps so far."""
         work = self.work
         params, rule = work.net.parameters(), work.accuracy  # the arrays the layers hold now
         batches = work.source.batches(work.batch_size, order, first_batch)
-        self.clipped, self.penalty_sum = 0, 0.0
+        self.penalty_sum, self.clipped = controls  # the epoch's so far, as loss_sum
         for index, batch in enumerate(batches, first_batch):
             m = batch.X.shape[0]
             loss, outputs, what = self.step(index, batch, params)

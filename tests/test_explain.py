@@ -864,6 +864,17 @@ def test_controls_are_the_librarys_step_and_round_trip():
         assert "Dropout" in text and "Weight penalty" in text
 
 
+def test_adamw_decaying_weights_only_is_recomputed_exactly():
+    net = dp.Network([3, 4, 2], activation="tanh", output_activation="sigmoid", seed=2)
+    for layer in net.layers:
+        layer.b[...] = 0.3  # a decayed bias would move by lr · λ · 0.3
+    opt = dp.AdamW(lr=0.1, weight_decay=0.5, decay_biases=False)
+    text = explain(net, [0.5, -1.0, 0.3], [0.2, 0.9], opt).render("text")
+    assert text.count("gives AdamW.step's values") == 2
+    gaps = [float(g) for g in re.findall(r"to within ([0-9.e+-]+)\.", text.replace("\n   ", " "))]
+    assert all(g < 1e-12 for g in gaps)
+
+
 def _state_lacking_a_buffer():
     """A trace read from JSON whose state lacks a buffer: that layer's rule cannot be
     recomputed, so its weights show as the step's results."""

@@ -31,7 +31,9 @@ def _recompute(page: Page, ly: LayerTrace) -> dict[str, dict[str, Array]] | None
         before = {k: v["before"] for k, v in ly.optimizer_state[param].items()}
         grad = getattr(ly, f"{param}_grad")
         try:
-            values = page.rule.recompute(page.t_step, getattr(ly, param), grad, before)
+            values = page.rule.recompute(
+                page.t_step, getattr(ly, param), grad, before, bias=param == "b"
+            )
         except KeyError:
             return None
         if values is None:

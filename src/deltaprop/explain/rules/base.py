@@ -7,6 +7,7 @@ and :meth:`~UpdateRule.lines` (the formulas for one weight with its numbers in).
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -103,6 +104,7 @@ class UpdateRule:
         self.lr = optimizer.lr
         self.weight_decay = optimizer.weight_decay
         self.decoupled = optimizer.decoupled
+        self.decay_biases = bool(getattr(optimizer, "decay_biases", True))
 
     @property
     def coupled_decay(self) -> bool:
@@ -111,7 +113,7 @@ class UpdateRule:
 
     # ------------------------------------------------------------------ numbers
     def recompute(
-        self, t: int, w: Array, g: Array, before: Mapping[str, Array]
+        self, t: int, w: Array, g: Array, before: Mapping[str, Array], bias: bool = False
     ) -> dict[str, Array] | None:
         """The update at step t from the buffers ``before``, every intermediate, in float64.
 
@@ -123,6 +125,10 @@ class UpdateRule:
         w = np.asarray(w, dtype=np.float64)
         g = np.asarray(g, dtype=np.float64)
         b = {k: np.asarray(v, dtype=np.float64) for k, v in before.items()}
+        if bias and not self.decay_biases:  # AdamW(decay_biases=False) leaves biases alone
+            undecayed = copy.copy(self)
+            undecayed.weight_decay = 0.0
+            return undecayed.update(t, w, g, b)
         return self.update(t, w, g, b)
 
     def update(self, t: int, w: Array, g: Array, b: dict[str, Array]) -> dict[str, Array] | None:
@@ -192,6 +198,7 @@ class StepOnlyRule(UpdateRule):
 
     def __init__(self, cfg: Mapping[str, Any]) -> None:
         # No optimizer of the library's to read: the trace's record of it is all there is.
+        self.decay_biases = True
         self.name = str(cfg.get("name"))
         self.lr = hyperparameter(cfg, "lr")
         self.weight_decay = hyperparameter(cfg, "weight_decay")

@@ -78,6 +78,9 @@ def fit(
         "online" or "batch" demand that fast engine and raise ValueError if it cannot run
         (without Numba, "batch" runs the reference engine, which computes what it would on
         NumPy). All give the same weights to rounding; see :mod:`deltaprop.train.engines.choose`.
+        The online kernel has none of the training controls (sample or class weights, the
+        network's dropout or penalties, clipping): "auto" trains those fits on the batch
+        engine, and "online" refuses them with a ValueError.
     checkpoint: a file to write every ``checkpoint_every`` epochs (and, if given, every
         ``checkpoint_every_batches`` batches within an epoch), atomically: weights, optimizer
         and schedule state, the random generator, the position and the history.

@@ -276,7 +276,8 @@ class FeedForward:
         return self.loss_of(fp, T), flat
 
     def config(self) -> dict:
-        """The architecture as plain JSON-serialisable data."""
+        """The architecture as plain JSON-serialisable data (with dropout rates and penalties
+        when the network has them)."""
         return {
             "sizes": self.sizes,
             "activations": [layer.activation.name for layer in self.layers],
@@ -284,11 +285,18 @@ class FeedForward:
             "init": self.initializer.config(),
             "dtype": self.dtype.name,
             "seed": self.seed,
-            "dropout": list(self.dropout),
-            "l2": list(self.l2),
-            "l1": list(self.l1),
-            "penalty_scale": self.penalty_scale,
+            **self.controls_config(),
         }
+
+    def controls_config(self) -> dict:
+        """Dropout and the penalty as config() records them: only those the network has, so
+        that a network without them writes the files it wrote before they existed."""
+        out: dict = {}
+        if self.has_dropout:
+            out["dropout"] = list(self.dropout)
+        if self.has_penalty or self.penalty_scale != "mean":
+            out.update(l2=list(self.l2), l1=list(self.l1), penalty_scale=self.penalty_scale)
+        return out
 
     @classmethod
     def from_config(cls, config: dict) -> FeedForward:

@@ -49,9 +49,10 @@ def _read_for_resume(
     problems = []
     mine, theirs = net.config(), stored_net.config()
     for key in ("sizes", "activations", "loss", "dtype", "dropout", "l2", "l1", "penalty_scale"):
-        if mine[key] != theirs[key]:
+        if mine.get(key) != theirs.get(key):
             problems.append(
-                f"network {key}: checkpoint has {theirs[key]!r}, this network has {mine[key]!r}"
+                f"network {key}: checkpoint has {theirs.get(key)!r}, this network has "
+                f"{mine.get(key)!r}"
             )
     # The learning rate is state (schedules change it); the other hyperparameters are settings.
     stored_opt = {k: v for k, v in state.optimizer.config().items() if k != "lr"}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from deltaprop.core.network import FeedForward
+from deltaprop.core.regularization import check_sample_weight
 
 
 def numerical_gradients(
@@ -26,7 +27,7 @@ def numerical_gradients(
     """
     X = net.check_inputs(X)
     T = net.check_targets(T, X.shape[0])
-    w = net.check_sample_weight(sample_weight, X.shape[0])
+    w = check_sample_weight(sample_weight, X.shape[0])
 
     def loss() -> float:
         return net.loss_of(net.forward(X, masks), T, w)
@@ -90,7 +91,7 @@ def gradcheck(
     else:
         Xc = net.check_inputs(X)
         Tc = net.check_targets(T, Xc.shape[0])
-        w = net.check_sample_weight(sample_weight, Xc.shape[0])
+        w = check_sample_weight(sample_weight, Xc.shape[0])
         fp = net.forward(Xc, masks)
         analytic = net.gradients_from(fp, net.backward(fp, Tc, w), w)
     numeric = numerical_gradients(net, X, T, eps, masks=masks, sample_weight=sample_weight)

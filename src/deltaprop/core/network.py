@@ -376,10 +376,6 @@ class FeedForward:
         total = float(m) if weights is None else float(weights.sum())
         return self.penalty() * penalty_factor(self.penalty_scale, total)
 
-    def check_sample_weight(self, weights: object, n_examples: int, name: str = "sample_weight"):
-        """Per-example weights checked (float64, finite, >= 0, not all zero), or None."""
-        return None if weights is None else check_sample_weight(weights, n_examples, name)
-
     # ---------------------------------------------------------------- forwarding
     def forward(self, X: Array, masks: list[Array | None] | None = None) -> ForwardPass:
         """Forward a batch (rows are examples), keeping every net input a and activation z;
@@ -464,7 +460,7 @@ class FeedForward:
         """[(∂E/∂W, ∂E/∂b) per layer], E = ``self.loss(X, T, sample_weight)``."""
         X = self.check_inputs(X)
         T = self.check_targets(T, X.shape[0])
-        w = self.check_sample_weight(sample_weight, X.shape[0])
+        w = check_sample_weight(sample_weight, X.shape[0])
         fp = self.forward(X)
         return self.gradients_from(fp, self.backward(fp, T, w), w)
 
@@ -489,7 +485,7 @@ class FeedForward:
         penalty on the weights if the network has one."""
         X = self.check_inputs(X)
         T = self.check_targets(T, X.shape[0])
-        w = self.check_sample_weight(sample_weight, X.shape[0])
+        w = check_sample_weight(sample_weight, X.shape[0])
         return self.loss_of(self.forward(X), T, w)
 
     def accuracy(self, X: object, T: object) -> float:

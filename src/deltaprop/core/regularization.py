@@ -153,9 +153,13 @@ def penalty_factor(scale: str, weight_sum: float) -> float:
 
 
 # ------------------------------------------------------------------ example weights
-def check_sample_weight(weights: object, n_examples: int, name: str = "sample_weight") -> Array:
+def check_sample_weight(
+    weights: object, n_examples: int, name: str = "sample_weight"
+) -> Array | None:
     """Per-example weights as a float64 array of ``n_examples`` finite numbers >= 0, not all
-    zero; else ValueError naming the problem."""
+    zero (None stays None: every example counts once); else ValueError naming the problem."""
+    if weights is None:
+        return None
     try:
         w = np.asarray(weights, dtype=np.float64)
     except (TypeError, ValueError):

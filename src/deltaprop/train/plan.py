@@ -14,6 +14,7 @@ import numpy as np
 
 from deltaprop.core.losses import accuracy_rule
 from deltaprop.core.network import FeedForward
+from deltaprop.core.regularization import check_sample_weight
 from deltaprop.core.validation import check_fraction, check_in_dtype, check_positive_int
 from deltaprop.optim.optimizers import SGD, Optimizer, get_optimizer
 from deltaprop.train.callbacks import Callback, EarlyStopping, early_stopping_from
@@ -202,7 +203,7 @@ def plan_fit(
     if accuracy not in (True, False, "auto"):
         raise ValueError(f"accuracy must be True, False or 'auto'. Received: accuracy={accuracy!r}")
     X_val, T_val, n_val = _validation_part(net, X, validation_data, validation_split)
-    W = net.check_sample_weight(sample_weight, X.shape[0])
+    W = check_sample_weight(sample_weight, X.shape[0])
     if class_weight is not None:
         by_class = class_sample_weight(class_weight, T, net.loss_function.name)
         W = by_class if W is None else W * by_class
@@ -305,7 +306,7 @@ def _validation_weights(
     if X_val is None or len(validation_data) != 3:  # type: ignore[arg-type]
         return None
     w_val = validation_data[2]  # type: ignore[index]
-    return net.check_sample_weight(w_val, X_val.shape[0], "validation sample weights")
+    return check_sample_weight(w_val, X_val.shape[0], "validation sample weights")
 
 
 def _counting(W: Array, what: str) -> Array:

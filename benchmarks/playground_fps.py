@@ -45,19 +45,27 @@ def _server(port: int) -> subprocess.Popen:
     return proc
 
 
-def _in_page(page, url: str, speed: int, warmup: float, seconds: float) -> tuple[float, float]:
+def _in_page(
+    page, url: str, speed: int, warmup: float, seconds: float
+) -> tuple[float, float, float]:
     page.goto(f"{url}#{RUN}&speed={speed}")
-    page.wait_for_function(f"window.playground && window.playground.state && "
-                           f"window.playground.state.settings.speed === {speed}")
+    page.wait_for_function(
+        "window.playground && window.playground.state && "
+        f"window.playground.state.settings.speed === {speed}"
+    )
     page.click("#play")
     page.wait_for_timeout(int(warmup * 1000))
-    read = "[window.playground.frames, window.playground.frame.epoch, performance.now()]"  # drawn
-    f0, e0, t0 = page.evaluate(read)
+    # Frames drawn (the page draws at the screen's pace and skips stale ones) and received.
+    read = (
+        "[window.playground.frames, window.playground.received, window.playground.frame.epoch,"
+        " performance.now()]"
+    )
+    f0, r0, e0, t0 = page.evaluate(read)
     page.wait_for_timeout(int(seconds * 1000))
-    f1, e1, t1 = page.evaluate(read)
+    f1, r1, e1, t1 = page.evaluate(read)
     page.click("#pause")
     elapsed = (t1 - t0) / 1000
-    return (f1 - f0) / elapsed, (e1 - e0) / elapsed
+    return (f1 - f0) / elapsed, (r1 - r0) / elapsed, (e1 - e0) / elapsed
 
 
 def _engine_alone(seconds: float) -> float:
@@ -89,13 +97,17 @@ def main() -> int:
             page = browser.new_page(viewport={"width": 1360, "height": 1000})
             print(f"spiral 2-8-8-2, batch 10, 200 training examples; {args.seconds:g} s each")
             for speed, label in ((10, "10 epochs/frame"), (0, "as fast as it goes")):
-                fps, eps = _in_page(page, url, speed, 3.0, args.seconds)
-                print(f"  page, speed {label:<18}: {fps:5.1f} frames/s, {eps:7.0f} epochs/s")
+                drawn, received, eps = _in_page(page, url, speed, 3.0, args.seconds)
+                print(
+                    f"  page, speed {label:<18}: {drawn:5.1f} frames/s drawn, {received:5.1f} "
+                    f"received, {eps:7.0f} epochs/s"
+                )
             browser.close()
     finally:
         server.terminate()
         server.wait(10)
-    print(f"  engine alone (no page)           : {_engine_alone(args.seconds):7.0f} epochs/s")
+    print(f"  engine alone (no page): {_engine_alone(args.seconds):7.0f} epochs/s")
+    print(f"  (load average while measuring: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs)")
     return 0
 
 

@@ -9,7 +9,7 @@ import sys
 
 import numpy as np
 import pytest
-from export_cases import OUTPUTS, case_network, close, every_case, inputs
+from export_cases import OUTPUTS, case_inputs, case_network, close, every_case, inputs
 
 import deltaprop as dp
 from deltaprop.export.equivalents import EQUIVALENTS, OPSET
@@ -34,7 +34,7 @@ def test_every_activation_has_an_equivalent():
 @every_case
 def test_onnx_runtime_computes_predict(hidden, output, loss, dtype):
     net = case_network(hidden, output, loss, dtype)
-    X = inputs(3, dtype)
+    X = case_inputs(hidden, 3, dtype)
     model = net.to_onnx()
     onnx.checker.check_model(model, full_check=True)
     close(run(model, X), net.predict(X), dtype)

@@ -8,7 +8,7 @@ import sys
 
 import numpy as np
 import pytest
-from export_cases import case_network, close, every_case, inputs
+from export_cases import case_inputs, case_network, close, every_case, inputs
 
 import deltaprop as dp
 from deltaprop.export import torch as torch_export
@@ -27,7 +27,7 @@ def torch_outputs(module: nn.Module, X: np.ndarray) -> np.ndarray:
 @every_case
 def test_to_torch_and_back(hidden, output, loss, dtype):
     net = case_network(hidden, output, loss, dtype)
-    X = inputs(3, dtype)
+    X = case_inputs(hidden, 3, dtype)
     if {hidden, output} & NO_TORCH_MODULE:
         with pytest.raises(ValueError, match="no torch.nn module computes"):
             net.to_torch()

@@ -22,7 +22,7 @@ from deltaprop.explain import Trace, explain
 from deltaprop.model import Network, load, save
 from deltaprop.optim.optimizers import SGD, Adagrad, Adam, AdamW, Optimizer, RMSprop, get_optimizer
 from deltaprop.optim.schedules import CosineAnnealingLR, ExponentialLR, ReduceLROnPlateau, StepLR
-from deltaprop.train.callbacks import Callback, EarlyStopping, History
+from deltaprop.train.callbacks import Callback, CSVLogger, EarlyStopping, History, ModelCheckpoint
 from deltaprop.train.loop import fit
 
 _moved.install()
@@ -36,6 +36,7 @@ __all__ = [
     "Adam",
     "AdamW",
     "Callback",
+    "CSVLogger",
     "CheckpointError",
     "CosineAnnealingLR",
     "DataError",
@@ -45,6 +46,7 @@ __all__ = [
     "History",
     "Layer",
     "Loss",
+    "ModelCheckpoint",
     "ModelFileError",
     "Network",
     "Optimizer",

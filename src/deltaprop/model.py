@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 class Network(FeedForward):
     __doc__ = FeedForward.__doc__
 
-    def fit(self, X: object, T: object, **kwargs: object) -> History:
+    def fit(self, X: object, T: object = None, **kwargs: object) -> History:
         """Train by backpropagation; see :func:`deltaprop.fit` for the options."""
         return fit(self, X, T, **kwargs)
 

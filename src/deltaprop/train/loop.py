@@ -15,17 +15,31 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Any
 
 from deltaprop.core.losses import fraction_right
 from deltaprop.core.network import FeedForward
 from deltaprop.errors import TrainingDivergedError
 from deltaprop.optim.optimizers import Optimizer
-from deltaprop.train.callbacks import Callback, EarlyStopping, History, overrides_on_batch_end
+from deltaprop.optim.schedules import ReduceLROnPlateau
+from deltaprop.train.callbacks import (
+    Callback,
+    EarlyStopping,
+    History,
+    overrides_on_batch_begin,
+    overrides_on_batch_end,
+)
 from deltaprop.train.checkpointing import Checkpointer
-from deltaprop.train.engines.base import Engine, EpochResult, Workload, raise_if_diverged
+from deltaprop.train.engines.base import (
+    BatchSource,
+    Engine,
+    EpochResult,
+    Workload,
+    raise_if_diverged,
+)
 from deltaprop.train.engines.choose import engine_for_epoch, make_engine
+from deltaprop.train.engines.sources import IterableSource, ObservedSource, evaluate_batches
 from deltaprop.train.plan import Examples, FitPlan, plan_fit
 from deltaprop.train.state import FitState
 
@@ -36,7 +50,7 @@ __all__ = ["Callback", "EarlyStopping", "History", "TrainingDivergedError", "fit
 def fit(
     net: FeedForward,
     X: object,
-    T: object,
+    T: object = None,
     *,
     optimizer: Optimizer | str | dict | None = None,
     epochs: int = 10,
@@ -58,15 +72,21 @@ def fit(
     class_weight: dict | str | None = None,
     clip_norm: float | None = None,
     clip_value: float | None = None,
+    validation_freq: int | Collection[int] = 1,
 ) -> History:
-    """Train ``net`` on inputs X (n, n_in) and targets T by backpropagation.
+    """Train ``net`` on inputs X (n, n_in) and targets T by backpropagation; or, with T
+    omitted, on the batches X yields: a re-iterable of (X, T) or (X, T, w) batches (see
+    :class:`deltaprop.train.engines.sources.IterableSource`).
 
     optimizer: an Optimizer, a name or a config dict; default ``SGD(lr=0.1)``.
     batch_size: 1 is online learning (update after every example, the seed's loop); None is
         the full batch; larger than the data is the full batch too.
     shuffle: draw a new order of the examples every epoch from the network's generator.
-    validation_data: (X_val, T_val) measured after every epoch; or ``validation_split``, a
-        fraction of the examples set aside at random (from the network's generator) instead.
+    validation_data: (X_val, T_val) measured after every epoch, or an iterable of batches;
+        or ``validation_split``, a fraction of the examples set aside at random (from the
+        network's generator) instead.
+    validation_freq: validate every N-th epoch (an int), or on the epochs in a collection
+        (1-based); the other epochs' logs and history have no val_* values.
     early_stopping: True (patience 10), a patience, or an :class:`EarlyStopping`.
     scheduler: a learning-rate schedule (:mod:`deltaprop.optim.schedules`) built on ``optimizer``;
         stepped after every epoch with the validation loss (or the training loss).
@@ -114,12 +134,51 @@ def fit(
     saver = plan.checkpointer(name)
     state = _starting_state(plan, saver)
     examples = plan.examples(state.split)
-    work = Workload(net, examples.train, plan.optimizer, plan.size, examples.accuracy, plan.clip)
-    training = _Training(plan, state, make_engine(name, work), examples, saver)
+    source, batch_bar = _observed(examples.train, plan, state)
+    work = Workload(net, source, plan.optimizer, plan.size, examples.accuracy, plan.clip)
+    training = _Training(plan, state, make_engine(name, work), examples, saver, batch_bar)
     training.begin()
     training.run()
     training.end()
     return state.history
+
+
+def _observed(
+    source: BatchSource, plan: FitPlan, state: FitState
+) -> tuple[BatchSource, _BatchBar | None]:
+    """``source``, watched before every batch when something must run then: callbacks'
+    on_batch_begin, a progress bar over an iterable's batches (returned too). Otherwise
+    ``source`` itself, and the fast engines run whole epochs undisturbed."""
+    starters = [hook for hook in plan.hooks if overrides_on_batch_begin(hook)]
+    bar = _BatchBar(source) if plan.verbose and isinstance(source, IterableSource) else None
+    if not starters and bar is None:
+        return source, None
+
+    def before_batch(batch: int) -> None:
+        if bar is not None:
+            bar.tick(state.epoch)
+        for hook in starters:
+            hook.on_batch_begin(state.net, state.epoch, batch)
+
+    return ObservedSource(source, before_batch), bar
+
+
+class _BatchBar:
+    """A progress bar over one epoch's batches from an iterable: of unknown length in the
+    first epoch, of the first epoch's count after."""
+
+    def __init__(self, source: IterableSource) -> None:
+        self.source, self.bar = source, None
+
+    def tick(self, epoch: int) -> None:
+        if self.bar is None:
+            self.bar = _progress_bar(self.source.n_batches, 0, "batch", f"epoch {epoch}")
+        self.bar.update(1)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
 
 
 def _starting_state(plan: FitPlan, saver: Checkpointer | None) -> FitState:
@@ -142,14 +201,14 @@ class _Training:
         engine: Engine,
         examples: Examples,
         saver: Checkpointer | None,
+        batch_bar: _BatchBar | None = None,
     ) -> None:
         self.plan, self.state, self.engine = plan, state, engine
-        self.examples, self.saver = examples, saver
+        self.examples, self.saver, self.batch_bar = examples, saver, batch_bar
         self.hooks = plan.hooks
         # What must run after every batch: callbacks watching batches, checkpoints within
         # epochs (but not after an epoch's last batch: the epoch's own checkpoint follows).
         self.batch_watchers = [hook for hook in self.hooks if overrides_on_batch_end(hook)]
-        self.n_batches = -(-examples.train.n_examples // plan.size)
         watched = self.batch_watchers or plan.batch_checkpoints
         self.on_batch = self.batch_ends if watched else None
         self.first_epoch = plan.epochs + 1 if state.history.stopped_early else state.epoch + 1
@@ -168,6 +227,8 @@ class _Training:
         finally:
             if bar is not None:
                 bar.close()
+            if self.batch_bar is not None:
+                self.batch_bar.close()
 
     def end(self) -> None:
         for hook in self.hooks:
@@ -178,9 +239,11 @@ class _Training:
         started, lr_used = time.perf_counter(), self.plan.optimizer.lr
         self.state.epoch = epoch
         self.engine = engine_for_epoch(self.engine)
-        logs = self.epoch_logs(self.train_epoch(), lr_used)
-        if self.plan.scheduler is not None:
-            self.plan.scheduler.step(logs.get("val_loss", logs["loss"]))  # type: ignore[attr-defined]
+        result = self.train_epoch()
+        if self.batch_bar is not None:
+            self.batch_bar.close()
+        logs = self.epoch_logs(result, lr_used)
+        self.step_scheduler(logs)
         logs["seconds"] = time.perf_counter() - started
         self.state.history.append(logs)
         if bar is not None:
@@ -192,10 +255,33 @@ class _Training:
             self.saver.after_epoch(self.state, last=stop or epoch == self.plan.epochs)
         return stop
 
+    def step_scheduler(self, logs: dict) -> None:
+        """Step the schedule with the validation loss, or the training loss without validation
+        data. On an epoch that validation_freq leaves unvalidated, ReduceLROnPlateau (the one
+        schedule that reads the loss) is not stepped: its patience counts validated epochs."""
+        scheduler = self.plan.scheduler
+        if scheduler is None:
+            return
+        if self.plan.validated and "val_loss" not in logs:
+            if not isinstance(scheduler, ReduceLROnPlateau):
+                scheduler.step(None)  # type: ignore[attr-defined]
+            return
+        scheduler.step(logs.get("val_loss", logs["loss"]))  # type: ignore[attr-defined]
+
+    @property
+    def n_batches(self) -> int | None:
+        """Batches per epoch; for an iterable, those of its last complete pass (None before)."""
+        train = self.examples.train
+        if isinstance(train, IterableSource):
+            return train.n_batches
+        return -(-train.n_examples // self.plan.size)
+
     def train_epoch(self) -> EpochResult:
         """The epoch's training (its rest, if a checkpoint stopped within it), in a new order
         when shuffling; raises TrainingDivergedError if a step diverged."""
         state = self.state
+        if isinstance(self.examples.train, IterableSource):
+            self.examples.train.start_epoch(state.epoch)
         if state.first_batch:
             first, state.first_batch = state.first_batch, 0
             carried = (state.penalty_sum, state.clipped)
@@ -230,7 +316,12 @@ class _Training:
             logs["clipped"] = result.clipped
         if rule is not None:
             logs["accuracy"] = result.correct / n
-        if examples.X_val is not None:
+        if not self.plan.validates(self.state.epoch):
+            return logs
+        if examples.val_batches is not None:
+            examples.val_batches.start_epoch(self.state.epoch)
+            logs.update(evaluate_batches(net, examples.val_batches, rule))
+        elif examples.X_val is not None:
             fp = net.forward(examples.X_val)
             logs["val_loss"] = net.loss_of(fp, examples.T_val, examples.W_val)
             if rule is not None:
@@ -253,18 +344,23 @@ class _Training:
         state = self.state
         for hook in self.batch_watchers:
             hook.on_batch_end(state.net, state.epoch, batch, loss)
-        if self.saver is not None and batch + 1 < self.n_batches:
+        n_batches = self.n_batches
+        if self.saver is not None and (n_batches is None or batch + 1 < n_batches):
             self.saver.after_batch(state, batch, loss_sum, correct, self.running_controls())
 
 
 _SHOWN = ("loss", "val_loss", "accuracy", "val_accuracy")
 
 
-def _progress_bar(total: int, initial: int) -> Any:
+def _progress_bar(
+    total: int | None, initial: int, unit: str = "epoch", desc: str | None = None
+) -> Any:
+    """A tqdm bar (total None: of unknown length); over batches, it goes when they are done."""
     # Imported here: tqdm.auto pulls in asyncio, a third of `import deltaprop` otherwise.
     from tqdm.auto import tqdm
 
-    return tqdm(total=total, initial=initial, unit="epoch", leave=True, dynamic_ncols=True)
+    leave = unit == "epoch"
+    return tqdm(total=total, initial=initial, unit=unit, desc=desc, leave=leave, dynamic_ncols=True)
 
 
 def _call(hook: object, name: str, *args: object) -> object:

@@ -38,10 +38,10 @@ from deltaprop.train.engines.base import (
     ArraySource,
     Batch,
     BatchHook,
+    BatchSource,
     DivergenceGuard,
     EpochResult,
     Workload,
-    arrays_of,
     loss_diverged,
     restore,
     weight_diverged,
@@ -49,6 +49,14 @@ from deltaprop.train.engines.base import (
 from deltaprop.train.engines.loading import require_kernels
 
 Array = np.ndarray
+
+
+def _kernel_ready(source: BatchSource) -> BatchSource:
+    """``source`` with its targets C-contiguous, as the kernels read T's rows (X goes only to
+    GEMMs). Other sources (an iterable's) yield contiguous batches themselves."""
+    if isinstance(source, ArraySource):
+        return ArraySource(source.X, np.ascontiguousarray(source.T), source.W)
+    return source
 
 
 def fusable(opt: Optimizer) -> bool:
@@ -64,22 +72,17 @@ def decays_biases(opt: Optimizer) -> bool:
 
 
 class BatchEngine:
-    """Mini-batches of ``work.batch_size`` rows (the last one may be smaller)."""
+    """Mini-batches of ``work.batch_size`` rows (the last one may be smaller), or the batches
+    of another source (an iterable's, whatever their sizes)."""
 
     def __init__(self, work: Workload) -> None:
         self.work = work
         net, opt, size = work.net, work.optimizer, work.batch_size
-        self.net, self.opt, self.size = net, opt, size
-        source = arrays_of(work.source, self)
-        # T's rows go to the kernels (X only to GEMMs).
-        self.source = ArraySource(source.X, np.ascontiguousarray(source.T), source.W)
+        self.net, self.opt = net, opt
+        self.source = _kernel_ready(work.source)
         K = self.K = require_kernels()
-        dt, sizes = net.dtype, net.sizes
-        self.into = Batch(np.empty((size, sizes[0]), dtype=dt), np.empty((size, sizes[-1]), dt))
-        # z[l]: layer l's outputs (hidden layers compute a there and apply h in place).
-        self.z = [np.empty((size, k), dtype=dt) for k in sizes[1:]]
-        self.a_out = np.empty((size, sizes[-1]), dtype=dt)
-        self.delta = [np.empty((size, k), dtype=dt) for k in sizes[1:]]
+        dt = net.dtype
+        self._allocate_batch_buffers(size)
         self.gW = [np.empty_like(layer.W) for layer in net.layers]
         self.gb = [np.empty_like(layer.b) for layer in net.layers]
         self.grads = [g for pair in zip(self.gW, self.gb) for g in pair]
@@ -87,8 +90,6 @@ class BatchEngine:
         self.fused = fusable(opt) and not any(net.l1) and work.clip is None
         self.core = opt
         self.guard = None if self.fused else DivergenceGuard(net.parameters())
-        # Under dropout: each hidden layer's outputs after the mask, the next layer's input.
-        self.dropped = [np.empty((size, k), dtype=dt) for k in sizes[1:-1]]
         self.masks: list[Array | None] | None = None
         self.clipped, self.penalty_sum = 0, 0.0
         self.hp = np.empty(10, dtype=dt)
@@ -98,6 +99,19 @@ class BatchEngine:
         self.codes = [K.ACTIVATIONS.index(ly.activation.name) for ly in net.layers]
         self.loss_code = K.LOSSES.index(net.loss_function.name)
         self.acc = K.ACCURACY_RULES.index(work.accuracy)
+
+    def _allocate_batch_buffers(self, size: int) -> None:
+        """The buffers of one batch of up to ``size`` rows (made again for a bigger batch from
+        a source of batches that differ in size, such as an iterable's)."""
+        dt, sizes = self.net.dtype, self.net.sizes
+        self.size = size
+        self.into = Batch(np.empty((size, sizes[0]), dtype=dt), np.empty((size, sizes[-1]), dt))
+        # z[l]: layer l's outputs (hidden layers compute a there and apply h in place).
+        self.z = [np.empty((size, k), dtype=dt) for k in sizes[1:]]
+        self.a_out = np.empty((size, sizes[-1]), dtype=dt)
+        self.delta = [np.empty((size, k), dtype=dt) for k in sizes[1:]]
+        # Under dropout: each hidden layer's outputs after the mask, the next layer's input.
+        self.dropped = [np.empty((size, k), dtype=dt) for k in sizes[1:-1]]
 
     def run_epoch(
         self,
@@ -110,12 +124,14 @@ class BatchEngine:
     ) -> EpochResult:
         """Train one epoch, or its rest from ``first_batch`` on with the sums so far;
         ``on_batch(batch, loss, loss_sum, correct)`` is called after every step."""
-        batches = self.source.batches(self.size, order, first_batch, into=self.into)
+        batches = self.source.batches(self.work.batch_size, order, first_batch, into=self.into)
         net = self.net
         self.penalty_sum, self.clipped = controls  # the epoch's so far, as loss_sum
         with np.errstate(over="ignore", invalid="ignore", under="ignore"):
             for index, batch in enumerate(batches, first_batch):
                 m, w = batch.X.shape[0], batch.weights
+                if m > self.size:
+                    self._allocate_batch_buffers(m)
                 self.masks = net.dropout_masks(m)
                 penalty = net.penalty_term(w, m)
                 total, right = self._forward(batch, m)

@@ -11,9 +11,10 @@ Engines (all compute the reference's formulas; see README "Performance"):
 
 ``"auto"`` picks online when it can run, else batch when it can, else reference. Both fast
 engines need Numba, the built-in activations and losses and C-contiguous parameters of the
-network's dtype; online also needs the exact class SGD and nothing that must run after every
-batch (a callback overriding ``on_batch_end``, checkpoints within an epoch): it cannot stop
-between examples, the batch engine serves those. The online kernel has none of the training
+network's dtype; online also needs the exact class SGD, the examples as arrays (not batches
+from an iterable) and nothing that must run around every batch (a callback overriding
+``on_batch_begin`` or ``on_batch_end``, checkpoints within an epoch): it cannot stop between
+examples, the batch engine serves those. The online kernel has none of the training
 controls either (per-example weights, dropout, weight penalties, gradient clipping): "auto"
 trains those on the batch engine (one example per batch), and
 ``engine="online"`` refuses them. Step observers watch the reference engine's steps, so
@@ -33,7 +34,7 @@ from deltaprop.core.activations import ACTIVATIONS
 from deltaprop.core.losses import LOSSES
 from deltaprop.core.network import FeedForward
 from deltaprop.optim.optimizers import SGD, Optimizer
-from deltaprop.train.callbacks import overrides_on_batch_end
+from deltaprop.train.callbacks import overrides_on_batch_begin, overrides_on_batch_end
 from deltaprop.train.engines.base import Engine, StepObserver, Workload
 from deltaprop.train.engines.batch import BatchEngine
 from deltaprop.train.engines.loading import kernels_loaded, load_kernels
@@ -101,7 +102,10 @@ def _online_problem(
     hooks: Sequence[object],
     batch_checkpoints: bool,
     controls: Sequence[str],
+    iterable: bool,
 ) -> str | None:
+    if iterable:
+        return "it trains on arrays, one kernel call per epoch, not on batches from an iterable"
     if size != 1:
         return f"it trains one example per step (batch size 1), not {size}"
     if type(opt) is not SGD:
@@ -111,6 +115,8 @@ def _online_problem(
         return problem
     if any(overrides_on_batch_end(h) for h in hooks):
         return "a callback overrides on_batch_end, which must run after every example"
+    if any(overrides_on_batch_begin(h) for h in hooks):
+        return "a callback overrides on_batch_begin, which must run before every example"
     if batch_checkpoints:
         return "checkpoints within an epoch are written after every few examples"
     return None
@@ -137,13 +143,15 @@ def choose_engine(
     batch_checkpoints: bool = False,
     step_observers: Sequence[StepObserver] = (),
     controls: Sequence[str] = (),
+    iterable: bool = False,
 ) -> str:
     """The engine a fit runs, "online", "batch" or "reference" (see the module docstring),
     for ``net`` trained with ``opt`` in batches of ``size``, with callbacks ``hooks``.
 
     ``batch_checkpoints``: checkpoints are written within epochs. ``controls``: the fit's
-    training controls in words ("per-example weights", "gradient clipping"). Raises
-    ValueError when ``requested`` names an engine that cannot run this training.
+    training controls in words ("per-example weights", "gradient clipping"). ``iterable``:
+    the batches come from an iterable (an IterableSource), not arrays. Raises ValueError
+    when ``requested`` names an engine that cannot run this training.
     """
     if requested not in ENGINES:
         raise ValueError(f"engine must be one of {ENGINES}. Received: engine={requested!r}")
@@ -151,7 +159,7 @@ def choose_engine(
         return "reference"
     problems = {"batch": _batch_problem(net, opt, step_observers)}
     problems["online"] = problems["batch"] or _online_problem(
-        net, opt, size, hooks, batch_checkpoints, controls
+        net, opt, size, hooks, batch_checkpoints, controls, iterable
     )
     if requested != "auto" and problems[requested] is not None:
         raise ValueError(f"engine={requested!r} cannot run this training: {problems[requested]}")

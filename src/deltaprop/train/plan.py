@@ -242,7 +242,7 @@ def plan_fit(
     ValueError naming the first bad one. The engine is checked by the chooser."""
     X, T, stream = _training_data(net, X, T)
     epochs = check_positive_int(epochs, "epochs")
-    _check_readable(stream, epochs)
+    _check_readable(stream, epochs, f"epochs={epochs}")
     if batch_size is not None:
         batch_size = check_positive_int(batch_size, "batch_size")
     opt = SGD(lr=0.1) if optimizer is None else get_optimizer(optimizer)
@@ -259,7 +259,8 @@ def plan_fit(
     clip = clipping_from(clip_norm, clip_value)
     freq = _checked_validation_freq(validation_freq)
     if val_stream is not None:
-        _check_readable(val_stream, sum(_validated(freq, e) for e in range(1, epochs + 1)))
+        passes = sum(_validated(freq, e) for e in range(1, epochs + 1))
+        _check_readable(val_stream, passes, f"validated on {passes} epochs")
     saving = _checkpoint_plan(checkpoint, checkpoint_every, checkpoint_every_batches, resume)
     validating = X_val is not None or n_val > 0 or val_stream is not None
     _check_before_any_change(net, T, stopper, hooks, validating, saving)
@@ -323,14 +324,14 @@ def _training_data(
     return None, None, IterableSource(X, net, "data")
 
 
-def _check_readable(stream: IterableSource | None, passes: int) -> None:
+def _check_readable(stream: IterableSource | None, passes: int, why: str) -> None:
     """Refuse an iterator (readable once) that would have to be read ``passes`` > 1 times."""
     if stream is not None and passes > 1 and one_shot(stream.data):
         raise ValueError(
             f"{stream.name} is an iterator ({type(stream.data).__name__}), which can be read "
-            f"only once, but this fit reads it {passes} times (once per epoch it is used): "
-            "pass a re-iterable (a list of batches, a DataLoader, an object whose __iter__ "
-            "starts a new pass, e.g. a class wrapping a generator function), or epochs=1"
+            f"only once, but this fit reads it {passes} times ({why}): pass a re-iterable "
+            "(a list of batches, a DataLoader, an object whose __iter__ starts a new pass, "
+            "e.g. a class whose __iter__ is a generator function)"
         )
 
 

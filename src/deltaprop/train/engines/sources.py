@@ -39,17 +39,21 @@ def one_shot(data: object) -> bool:
     return isinstance(data, Iterator)
 
 
-def check_weights(w: object, n_examples: int, name: str, dtype: np.dtype) -> Array:
-    """Per-example weights: ``n_examples`` finite numbers >= 0, not all 0, as ``dtype``."""
+def check_weights(w: object, n_examples: int, name: str) -> Array:
+    """Per-example weights: ``n_examples`` finite numbers >= 0, not all 0, as float64."""
     arr = np.asarray(w)
     if arr.dtype.kind not in "biuf" or arr.ndim != 1 or arr.shape[0] != n_examples:
         raise ValueError(
             f"{name} must be {n_examples} numbers, one per example. "
             f"Received: shape {arr.shape}, dtype {arr.dtype}"
         )
-    arr = arr.astype(dtype, copy=False)
-    if not np.all(np.isfinite(arr)) or np.any(arr < 0):
-        raise ValueError(f"{name} must be finite and >= 0. Received: min {arr.min()!r}")
+    arr = arr.astype(np.float64, copy=False)
+    bad = ~(np.isfinite(arr) & (arr >= 0))
+    if np.any(bad):
+        first = int(np.argmax(bad))
+        raise ValueError(
+            f"{name} must be finite numbers >= 0. Received: {float(arr[first])} at {first}"
+        )
     if not np.any(arr > 0):
         raise ValueError(f"{name} are all 0: the weighted mean loss is undefined")
     return arr
@@ -61,7 +65,7 @@ class IterableSource:
     Before each epoch the loop calls :meth:`start_epoch`, which calls ``data.set_epoch(epoch)``
     when ``data`` has one (as torch's DistributedSampler does), so a shuffling iterable can
     draw each epoch's order from a seed and the epoch: then a resumed fit sees the same
-    batches again. ``n_examples`` and ``weight_sum`` are the examples (and their weights)
+    batches again. ``n_examples`` and ``total_weight`` are the examples (and their weights)
     read in the current pass so far; ``n_batches`` the batches of the last complete pass.
     """
 
@@ -69,7 +73,7 @@ class IterableSource:
         self.data, self.net, self.name = data, net, name
         self.epoch = 0
         self.n_examples = 0
-        self.weight_sum = 0.0
+        self.total_weight = 0.0
         self.n_batches: int | None = None
         self.weighted: bool | None = None
         self.dtypes: tuple | None = None  # of the first batch's X and T: every batch's
@@ -89,11 +93,12 @@ class IterableSource:
         ArraySource's and not used: the iterable's batches are the steps."""
         if order is not None:
             raise TypeError("an IterableSource yields its batches in its own order")
-        self.n_examples, self.weight_sum, count = 0, 0.0, 0
+        self.n_examples, self.total_weight, count = 0, 0.0, 0
         for index, item in enumerate(self.data):
             batch = self.checked(item, index)
-            self.n_examples += batch.X.shape[0]
-            self.weight_sum += batch.X.shape[0] if batch.weights is None else batch.weights.sum()
+            m = batch.X.shape[0]
+            self.n_examples += m
+            self.total_weight += m if batch.weights is None else float(batch.weights.sum())
             count = index + 1
             if index >= first_batch:
                 yield batch
@@ -107,7 +112,7 @@ class IterableSource:
         if count < first_batch:
             raise ValueError(
                 f"{self.name} yielded {count} batches in epoch {self.epoch}, but the checkpoint "
-                f"resumed was written after batch {first_batch}: it is other data"
+                f"resumed was written after {first_batch} batches of it: it is other data"
             )
         self.n_batches = count
 
@@ -123,9 +128,7 @@ class IterableSource:
         X = np.ascontiguousarray(self.net.check_inputs(X_raw, f"{where}: X"))
         T = np.ascontiguousarray(self.net.check_targets(T_raw, X.shape[0], f"{where}: T"))
         w = item[2] if len(item) == 3 else None
-        weights = (
-            None if w is None else check_weights(as_array(w), X.shape[0], f"{where}: w", X.dtype)
-        )
+        weights = None if w is None else check_weights(as_array(w), X.shape[0], f"{where}: w")
         if self.weighted is None:
             self.weighted = weights is not None
         elif self.weighted != (weights is not None):

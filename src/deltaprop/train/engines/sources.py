@@ -19,6 +19,11 @@ from deltaprop.core.network import FeedForward
 from deltaprop.train.engines.base import Array, Batch, BatchSource
 
 
+# Whether the engines weigh a Batch's examples (its ``weights``): until they do, batches that
+# carry weights are refused rather than trained on as if unweighted.
+WEIGHTED_STEPS = False
+
+
 def as_array(value: object) -> object:
     """``value`` as NumPy sees it: a tensor's ``numpy()`` (detached, on the CPU), else itself."""
     if isinstance(value, np.ndarray):
@@ -129,6 +134,11 @@ class IterableSource:
         T = np.ascontiguousarray(self.net.check_targets(T_raw, X.shape[0], f"{where}: T"))
         w = item[2] if len(item) == 3 else None
         weights = None if w is None else check_weights(as_array(w), X.shape[0], f"{where}: w")
+        if weights is not None and not WEIGHTED_STEPS:
+            raise ValueError(
+                f"{where} has weights w: per-example weights in training steps are not "
+                "supported by this version's engines yet; yield (X, T)"
+            )
         if self.weighted is None:
             self.weighted = weights is not None
         elif self.weighted != (weights is not None):

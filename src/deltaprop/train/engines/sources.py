@@ -18,7 +18,6 @@ from deltaprop.core.losses import fraction_right
 from deltaprop.core.network import FeedForward
 from deltaprop.train.engines.base import Array, Batch, BatchSource
 
-
 # Whether the engines weigh a Batch's examples (its ``weights``): until they do, batches that
 # carry weights are refused rather than trained on as if unweighted.
 WEIGHTED_STEPS = False

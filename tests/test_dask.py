@@ -20,10 +20,15 @@ from sklearn.exceptions import ConvergenceWarning  # noqa: E402
 from sklearn.model_selection import GridSearchCV  # noqa: E402
 
 from deltaprop.sklearn import MLPClassifier, MLPRegressor  # noqa: E402
+from deltaprop.train.engines.choose import load_kernels  # noqa: E402
 
 
 @pytest.fixture(scope="module")
 def client():
+    # The estimators run small fits on the NumPy path until this process has loaded the
+    # kernels (engine_for_size); the serial and the dask runs share the process, so load
+    # them first, and both take the same engines (which agree only to rounding).
+    load_kernels()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the cluster's start-up chatter
         cluster = LocalCluster(
@@ -47,6 +52,15 @@ def classes_data(n=150, seed=0):
 
 def same(a, b):
     return all(np.array_equal(p, q) for p, q in zip(a, b))
+
+
+def close(a, b):
+    """Equal to rounding. Dask pickles the estimator from one block's task to the next, and
+    an unpickled estimator's optimizer state is no longer laid out as views of one buffer;
+    its next steps then differ from the unpickled run's in the last bits (~1e-17 here)."""
+    for p, q in zip(a, b):
+        np.testing.assert_allclose(p, q, rtol=1e-12, atol=1e-15)
+    return True
 
 
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
@@ -90,9 +104,9 @@ def test_incremental_over_partial_fit_equals_partial_fit_block_by_block(client):
     for _ in range(2):
         for start in range(0, 120, 30):
             serial.partial_fit(X[start : start + 30], y[start : start + 30])
-    assert same(inc.estimator_.coefs_, serial.coefs_)
-    assert same(inc.estimator_.intercepts_, serial.intercepts_)
-    np.testing.assert_array_equal(inc.predict(Xd).compute(), serial.predict(X))
+    assert close(inc.estimator_.coefs_, serial.coefs_)
+    assert close(inc.estimator_.intercepts_, serial.intercepts_)
+    np.testing.assert_allclose(inc.predict(Xd).compute(), serial.predict(X), rtol=1e-12)
 
 
 def test_incremental_classifier_needs_the_classes_up_front_as_partial_fit_does(client):
@@ -105,5 +119,6 @@ def test_incremental_classifier_needs_the_classes_up_front_as_partial_fit_does(c
     serial = MLPClassifier(hidden_layer_sizes=(4,), random_state=0)
     for start in range(0, 120, 40):
         serial.partial_fit(X[start : start + 40], y[start : start + 40], classes=[0, 1])
-    assert same(inc.estimator_.coefs_, serial.coefs_)
+    assert close(inc.estimator_.coefs_, serial.coefs_)
+    assert close(inc.estimator_.intercepts_, serial.intercepts_)
     assert inc.score(Xd, yd) == serial.score(X, y)

@@ -8,7 +8,6 @@ import pytest
 
 import deltaprop as dp
 from deltaprop.train.engines.choose import load_kernels
-from deltaprop.train.engines.sources import WEIGHTED_STEPS
 
 FAST = load_kernels() is not None
 ENGINES = ["reference", "batch"]
@@ -262,7 +261,7 @@ def bad_at_2(bad):
         ((np.full((10, 3), np.nan), np.zeros(10, dtype=int)), "X contains NaN"),
         ((np.zeros((10, 3)),), r"must be \(X, T\) or \(X, T, w\). Received: 1 items"),
         (np.zeros((10, 3)), "Received: ndarray"),
-        ((np.zeros((10, 3)), np.zeros(10, dtype=int), np.ones(10)), "has weights w"),
+        ((np.zeros((10, 3)), np.zeros(10, dtype=int), np.ones(10)), "has weights w, unlike"),
     ],
 )
 def test_a_bad_batch_stops_the_fit_before_its_step(engine, bad, message):
@@ -284,7 +283,6 @@ def test_a_bad_batch_stops_the_fit_before_its_step(engine, bad, message):
         (np.ones((10, 1)), "must be 10 numbers"),
     ],
 )
-@pytest.mark.skipif(not WEIGHTED_STEPS, reason="the engines do not weigh examples yet")
 def test_bad_weights_in_a_batch_are_refused_naming_it(w, message):
     X, y = data(30)
     stream = [(X[:10], y[:10], np.ones(10)), (X[10:20], y[10:20], w)]
@@ -360,3 +358,37 @@ def test_a_checkpoint_of_arrays_does_not_resume_a_fit_on_batches(tmp_path):
     classifier().fit(X, y, epochs=1, checkpoint=ckpt)
     with pytest.raises(ValueError, match="batches from an iterable"):
         classifier().fit(batches_of(X, y, 8), epochs=2, resume=ckpt)
+
+
+# ------------------------------------------------------------------ weighted batches
+@pytest.mark.parametrize("engine", ENGINES)
+def test_weighted_batches_train_as_sample_weight_on_the_same_arrays(engine):
+    X, y = data()
+    w = np.random.default_rng(4).uniform(0.0, 2.0, size=len(X))
+    stream = [(X[i : i + 10], y[i : i + 10], w[i : i + 10]) for i in range(0, len(X), 10)]
+    a, b = classifier(), classifier()
+    kwargs = dict(epochs=3, engine=engine, optimizer=dp.Adam(lr=0.01))
+    ha = a.fit(X, y, sample_weight=w, batch_size=10, shuffle=False, **kwargs)
+    kwargs["optimizer"] = dp.Adam(lr=0.01)
+    hb = b.fit(stream, **kwargs)
+    assert same_weights(a, b)
+    # The epoch's loss divides by Σ w: summed at once over arrays, batch by batch here.
+    np.testing.assert_allclose(ha.loss, hb.loss, rtol=1e-14)
+
+
+def test_weighted_validation_batches_give_the_weighted_validation_loss():
+    X, y = data()
+    Xv, yv = data(20, seed=5)
+    wv = np.linspace(0.5, 2.0, 20)
+    a = classifier().fit(X, y, epochs=2, validation_data=(Xv, yv, wv))
+    b = classifier().fit(
+        X, y, epochs=2, validation_data=[(Xv[:8], yv[:8], wv[:8]), (Xv[8:], yv[8:], wv[8:])]
+    )
+    np.testing.assert_allclose(a.val_loss, b.val_loss, rtol=1e-12)
+
+
+@pytest.mark.parametrize("kwargs", [{"sample_weight": np.ones(70)}, {"class_weight": "balanced"}])
+def test_sample_and_class_weights_of_arrays_are_refused_with_batches(kwargs):
+    X, y = data()
+    with pytest.raises(ValueError, match=r"carry their weights themselves: yield \(X, T, w\)"):
+        classifier().fit(batches_of(X, y, 10), **kwargs)

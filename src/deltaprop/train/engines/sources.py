@@ -18,10 +18,6 @@ from deltaprop.core.losses import fraction_right
 from deltaprop.core.network import FeedForward
 from deltaprop.train.engines.base import Array, Batch, BatchSource
 
-# Whether the engines weigh a Batch's examples (its ``weights``): until they do, batches that
-# carry weights are refused rather than trained on as if unweighted.
-WEIGHTED_STEPS = False
-
 
 def as_array(value: object) -> object:
     """``value`` as NumPy sees it: a tensor's ``numpy()`` (detached, on the CPU), else itself."""
@@ -133,11 +129,6 @@ class IterableSource:
         T = np.ascontiguousarray(self.net.check_targets(T_raw, X.shape[0], f"{where}: T"))
         w = item[2] if len(item) == 3 else None
         weights = None if w is None else check_weights(as_array(w), X.shape[0], f"{where}: w")
-        if weights is not None and not WEIGHTED_STEPS:
-            raise ValueError(
-                f"{where} has weights w: per-example weights in training steps are not "
-                "supported by this version's engines yet; yield (X, T)"
-            )
         if self.weighted is None:
             self.weighted = weights is not None
         elif self.weighted != (weights is not None):
@@ -201,7 +192,8 @@ def evaluate_batches(net: FeedForward, source: IterableSource, rule: str | None)
         if rule is not None:
             right += fraction_right(rule, fp.output, batch.T) * m
         n += m
-    logs = {"val_loss": loss_sum / weight_sum}
+    # As Network.loss_of: the weighted mean of the examples' losses plus the penalty's part.
+    logs = {"val_loss": loss_sum / weight_sum + net.penalty_term(None, weight_sum)}
     if rule is not None:
         logs["val_accuracy"] = right / n
     return logs

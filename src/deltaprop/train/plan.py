@@ -2,6 +2,10 @@
 
 Every argument is checked here, in the order fit has always checked them (so a call with
 several bad arguments names the same one), before anything changes: no weight, no random draw.
+
+Length: every fit argument is checked here, in one order; issue 15 added two groups (the
+training controls' weights and clipping; batches from an iterable and validation_freq).
+The iterable's checks are the natural piece to move to a module of their own next.
 """
 
 from __future__ import annotations

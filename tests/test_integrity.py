@@ -98,14 +98,16 @@ def checkpoint_content(path):
 
 
 def flip_positions(data: bytes, rng: np.random.Generator, header_bits: int, data_bits: int):
-    """Bit positions: ``header_bits`` of the prefix and header (all of them if there are
-    fewer), then ``data_bits`` of the tensor data."""
+    """Bit positions: ``header_bits`` of the prefix and header, then ``data_bits`` of the
+    tensor data (all of them where there are fewer)."""
     (header_len,) = struct.unpack("<Q", data[:8])
     header_end = 8 + header_len
     header = np.arange(header_end * 8)
     if header_bits < header.size:
         header = rng.choice(header, header_bits, replace=False)
-    tensor = rng.choice(np.arange(header_end * 8, len(data) * 8), data_bits, replace=False)
+    tensor = np.arange(header_end * 8, len(data) * 8)
+    if data_bits < tensor.size:
+        tensor = rng.choice(tensor, data_bits, replace=False)
     return [int(b) for b in np.concatenate([header, tensor])]
 
 

@@ -18,6 +18,7 @@ from deltaprop.commands import _common
 from deltaprop.commands import _train_options as options
 from deltaprop.data.datasets import Dataset, load_dataset
 from deltaprop.data.preprocessing import Scaler, one_hot, train_test_split
+from deltaprop.io.atomic import write_atomically
 from deltaprop.model import Network
 from deltaprop.optim.optimizers import Optimizer
 from deltaprop.optim.schedules import Schedule
@@ -299,7 +300,7 @@ def _report(
 
 def _write_history(history: History, folder: Path) -> None:
     data = history.as_dict()
-    (folder / "history.json").write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+    write_atomically(folder / "history.json", (json.dumps(data, indent=2) + "\n").encode())
     columns = [
         k
         for k in ("epoch", "loss", "val_loss", "accuracy", "val_accuracy", "lr", "seconds")

@@ -4,6 +4,7 @@
   size checked before anything is allocated, strict JSON), the network's tensors and config,
   the random generator's state.
 - :mod:`~deltaprop.io.atomic`: the one writer: a file whole or not at all.
+- :mod:`~deltaprop.io.digest`: the digest that seals every file written, verified on reading.
 - :mod:`~deltaprop.io.model_file`: ``save``, ``load``, ``read_info``.
 - :mod:`~deltaprop.io.checkpoint_file`: ``save_checkpoint``, ``load_checkpoint``,
   ``TrainingState``.

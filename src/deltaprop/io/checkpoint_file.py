@@ -39,8 +39,8 @@ from deltaprop.core.network import FeedForward
 from deltaprop.errors import CheckpointError
 from deltaprop.io import model_file
 from deltaprop.io.atomic import sweep_leftovers, write_atomically
+from deltaprop.io.digest import DIGEST_KEY, with_digest_entry
 from deltaprop.io.tensorfile import (
-    DIGEST_KEY,
     METADATA_KEY,
     TensorSpecs,
     check_network,
@@ -53,7 +53,6 @@ from deltaprop.io.tensorfile import (
     read_safetensors,
     restore_rng,
     to_safetensors,
-    with_digest_entry,
 )
 from deltaprop.optim.optimizers import Optimizer, get_optimizer
 

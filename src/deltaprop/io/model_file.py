@@ -35,8 +35,8 @@ from deltaprop._version import __version__
 from deltaprop.core.network import FeedForward
 from deltaprop.errors import ModelFileError
 from deltaprop.io.atomic import sweep_leftovers, write_atomically
+from deltaprop.io.digest import DIGEST_KEY, with_digest_entry
 from deltaprop.io.tensorfile import (
-    DIGEST_KEY,
     MAX_HEADER_BYTES,
     METADATA_KEY,
     NETWORK_DTYPES,
@@ -51,7 +51,6 @@ from deltaprop.io.tensorfile import (
     read_safetensors,
     restore_rng,
     to_safetensors,
-    with_digest_entry,
 )
 
 N = TypeVar("N", bound=FeedForward)

@@ -20,7 +20,6 @@ safetensors is imported on the first read or write, so that ``import deltaprop``
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import os
@@ -35,20 +34,13 @@ from deltaprop.core.init import GivenWeights, get_initializer
 from deltaprop.core.losses import LOSSES
 from deltaprop.core.network import FeedForward
 from deltaprop.errors import ModelFileError
+from deltaprop.io.digest import seal, verify
 from deltaprop.resources import open_regular
 
 METADATA_KEY = "deltaprop"
 # The safetensors reference implementation refuses larger headers; so do we, before parsing.
 MAX_HEADER_BYTES = 100_000_000
 PREFIX_BYTES = 8  # a little-endian uint64: the header's length
-# Every file deltaprop writes closes its document with this entry, the digest of the file's
-# bytes (see _verify_digest): "digest": 64 hex digits. Writers put DIGEST_PLACEHOLDER there and
-# to_safetensors writes the digest over it.
-DIGEST_KEY = "digest"
-DIGEST_NAME = "blake2b-256"
-DIGEST_PLACEHOLDER = "0" * 64
-_RAW_DIGEST_END = b'\\"}"'
-# A network's dtype name -> its tensors' safetensors dtype and NumPy dtype.
 NETWORK_DTYPES = {"float32": ("F32", np.dtype("<f4")), "float64": ("F64", np.dtype("<f8"))}
 
 # {tensor name: (NumPy dtype, shape, (start, end) in the data section)}
@@ -95,7 +87,8 @@ def read_safetensors(
         buffer[:data_start] = prefix + header_bytes
         if _read_into(f, memoryview(buffer)[data_start:]) != data_len:
             raise error(f"{path}: the file changed size while it was being read")
-    digest = _verify_digest(path, buffer, header_len, header, document, error)
+    text = header["__metadata__"][METADATA_KEY]
+    digest = verify(path, buffer, PREFIX_BYTES, header_len, text, document, error)
     return document, _arrays(path, buffer, data_start, specs, error), digest
 
 
@@ -155,77 +148,6 @@ def _first_non_finite(arr: np.ndarray, chunk: int = 1 << 20) -> tuple[int, ...] 
             i = start + int(np.argmax(bad))
             return tuple(int(k) for k in np.unravel_index(i, arr.shape))
     return None
-
-
-# ------------------------------------------------------------------------------------ digest
-def _verify_digest(
-    path: object,
-    buffer: bytearray,
-    header_len: int,
-    header: dict,
-    document: dict,
-    error: ErrorClass,
-) -> str | None:
-    """:data:`DIGEST_NAME` once the file's digest matches its bytes; None for a file without
-    one (written before deltaprop wrote digests); ``error`` otherwise.
-
-    The digest is of every byte of the file, the 64 hex digits of the digest itself read as
-    "0"s. So a file is accepted only as the very bytes its writer made: a change anywhere,
-    even one that leaves the JSON valid (a digit of a learning rate, a space), is refused.
-    """
-    found = _digest_in(header["__metadata__"][METADATA_KEY])
-    if found is None:
-        if DIGEST_KEY in document:
-            raise error(
-                f"{path}: the file is corrupt: its {DIGEST_KEY!r} entry is not 64 hexadecimal "
-                f"digits closing the {METADATA_KEY!r} document, where deltaprop writes it"
-            )
-        return None
-    hex_digits = found.encode()
-    pattern = _raw_digest_entry(hex_digits)
-    header_raw = bytes(buffer[PREFIX_BYTES : PREFIX_BYTES + header_len])
-    where = header_raw.find(pattern)
-    if where < 0 or header_raw.find(pattern, where + 1) >= 0:
-        raise error(f"{path}: the file is corrupt: its digest entry is not found exactly once")
-    at = PREFIX_BYTES + where + len(pattern) - len(hex_digits) - len(_RAW_DIGEST_END)
-    if _digest_of(buffer, at).encode() != hex_digits:
-        raise error(
-            f"{path}: the file is corrupt: its content does not match its {DIGEST_NAME} "
-            "digest (it changed after it was written: a disk or transfer error, or an edit)"
-        )
-    return DIGEST_NAME
-
-
-def _digest_in(text: str) -> str | None:
-    """The hex digits of the digest entry that closes a document's text, if it has one."""
-    opening = f',"{DIGEST_KEY}":"'
-    tail = text[-(len(opening) + len(DIGEST_PLACEHOLDER) + 2) :]
-    digits = tail[len(opening) : -2]
-    if (
-        tail.startswith(opening)
-        and tail.endswith('"}')
-        and len(digits) == len(DIGEST_PLACEHOLDER)
-        and all(c in "0123456789abcdef" for c in digits)
-    ):
-        return digits
-    return None
-
-
-def _digest_of(data: bytes | bytearray, at: int) -> str:
-    """The hex blake2b digest of ``data`` with the 64 bytes at ``at`` read as "0"s."""
-    view = memoryview(data)
-    hasher = hashlib.blake2b(digest_size=32)
-    hasher.update(view[:at])
-    hasher.update(DIGEST_PLACEHOLDER.encode())
-    hasher.update(view[at + len(DIGEST_PLACEHOLDER) :])
-    return hasher.hexdigest()
-
-
-def _raw_digest_entry(hex_digits: bytes) -> bytes:
-    """The digest entry as the safetensors header spells it: the last entry of the document,
-    a JSON string inside the JSON header, so its quotes are escaped and an unescaped quote
-    (the end of that string) follows; nothing else in a header can spell this."""
-    return b',\\"' + DIGEST_KEY.encode() + b'\\":\\"' + hex_digits + _RAW_DIGEST_END
 
 
 def _check_prefix(path: object, prefix: bytes, size: int, expected: str, error: ErrorClass) -> None:
@@ -438,25 +360,10 @@ def network_config(net: FeedForward) -> dict:
 def to_safetensors(tensors: dict[str, np.ndarray], document: str) -> bytes:
     """The bytes of a safetensors file of ``tensors`` with the JSON text ``document`` as its
     :data:`METADATA_KEY` metadata, sealed with its digest: ``document`` must close with the
-    entry ``"digest": DIGEST_PLACEHOLDER`` (:func:`with_digest_entry`)."""
+    digest placeholder (:func:`deltaprop.io.digest.with_digest_entry`)."""
     import safetensors.numpy  # loaded with the first file written
 
-    if _digest_in(document) != DIGEST_PLACEHOLDER:
-        raise ValueError("the document must close with the digest placeholder entry")
-    data = bytearray(safetensors.numpy.save(tensors, metadata={METADATA_KEY: document}))
-    pattern = _raw_digest_entry(DIGEST_PLACEHOLDER.encode())
-    end = PREFIX_BYTES + header_length(data)
-    where = data.rfind(pattern, PREFIX_BYTES, end)
-    at = where + len(pattern) - len(DIGEST_PLACEHOLDER) - len(_RAW_DIGEST_END)
-    data[at : at + len(DIGEST_PLACEHOLDER)] = _digest_of(data, at).encode()
-    return bytes(data)
-
-
-def with_digest_entry(document: dict) -> dict:
-    """``document`` with the digest placeholder as its last entry, ready for to_safetensors."""
-    if DIGEST_KEY in document:
-        raise ValueError(f"a document must not hold its own {DIGEST_KEY!r} entry")
-    return {**document, DIGEST_KEY: DIGEST_PLACEHOLDER}
+    return seal(safetensors.numpy.save(tensors, metadata={METADATA_KEY: document}), document)
 
 
 def header_length(data: bytes) -> int:

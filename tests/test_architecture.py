@@ -17,8 +17,16 @@ import pytest
 PACKAGE = Path(__file__).resolve().parents[1] / "src" / "deltaprop"
 # Third-party packages heavy enough to import only when used (see docs/architecture.md).
 HEAVY = {
-    "numba", "matplotlib", "sklearn", "scipy", "safetensors", "tqdm", "onnx", "torch",
-    "starlette", "uvicorn",  # the playground's web server
+    "numba",
+    "matplotlib",
+    "sklearn",
+    "scipy",
+    "safetensors",
+    "tqdm",
+    "onnx",
+    "torch",
+    "starlette",
+    "uvicorn",  # the playground's web server
 }
 MAX_FUNCTION_LINES = 100
 MAX_MODULE_LINES = 500

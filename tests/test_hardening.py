@@ -402,4 +402,6 @@ def test_write_errors_name_the_users_path_not_the_temporary_file(tmp_path, monke
 
 def test_json_output_of_info_is_still_plain_json(capsys, model):
     code, out, _ = run_cli(capsys, "info", str(model), "--json")
-    assert code == 0 and json.loads(out)["metadata"]["class_names"][0] == "setosa"
+    document = json.loads(out)
+    assert code == 0 and document["metadata"]["class_names"][0] == "setosa"
+    assert len(document["digest"]) == 64

@@ -26,7 +26,12 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(
             json.dumps(
-                {"config": net.config(), "parameters": net.n_parameters, "metadata": net.metadata},
+                {
+                    "config": net.config(),
+                    "parameters": net.n_parameters,
+                    "metadata": net.metadata,
+                    "digest": digest,  # verified; None for a file written before digests
+                },
                 indent=2,
             )
         )

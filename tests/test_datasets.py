@@ -173,7 +173,7 @@ def test_load_features_picks_columns_by_name(tmp_path):
         ("a,b,c\n1,2,x\n3,4,y,5\n", ["line 3", "column 4", "extra field '5'"]),
         ("a,b,c\n1,2,x\n\n3,abc,y\n", ["line 4", "column 'b'", "'abc' is not a number"]),
         ("a,b,c\n1,,x\n", ["line 2", "column 'b'", "empty cell"]),
-        ("a,b,c\n1,nan,x\n", ["line 2", "column 'b'", "nan is not a finite number"]),
+        ("a,b,c\n1,nan,x\n", ["line 2", "column 'b'", "'nan': a missing value"]),
         ('a,b,c\n1,2,"x\ny"\n1,inf,y\n', ["line 4", "column 'b'", "inf is not a finite"]),
         ("a,b,a\n1,2,3\n", ["line 1", "column 3", "duplicate column name 'a' (also column 1)"]),
         ("a,,c\n1,2,3\n", ["line 1", "column 2", "empty column name"]),

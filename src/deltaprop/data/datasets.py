@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from deltaprop.data import readers
+from deltaprop.data import categories, csvfile, readers
 from deltaprop.data.preprocessing import Scaler, one_hot, train_test_split
 from deltaprop.data.readers import DataError, error
 
@@ -52,6 +52,11 @@ class Dataset:
     Classification: ``y`` holds labels 0..k-1 (int64) and ``class_names[label]`` is the
     original class value as a string. Regression: ``y`` is (n, n_targets) float64. ``y`` is
     None for unlabelled data (and then ``class_names`` too).
+
+    ``categorical``: for a CSV with categorical feature columns, their one-hot encoding as
+    plain JSON, ``{"columns": [the file's feature columns, in order], "categories": {column:
+    [its categories, sorted]}}``; ``X`` then holds one 0/1 column per category, named
+    ``"column=category"``, where the file has the column. None otherwise.
     """
 
     X: np.ndarray
@@ -61,6 +66,7 @@ class Dataset:
     feature_names: list[str]
     name: str
     image_shape: tuple[int, int] | None = None
+    categorical: dict | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.X, np.ndarray) or self.X.ndim != 2:
@@ -123,6 +129,7 @@ class Dataset:
             self.feature_names,
             self.name,
             self.image_shape,
+            self.categorical,
         )
 
 
@@ -146,6 +153,9 @@ def load_dataset(
     seed: int = 0,
     n_samples: int | None = None,
     require_target: bool = True,
+    delimiter: str | None = None,
+    missing: str = "error",
+    categorical: Sequence[str] | None = None,
 ) -> Dataset:
     """A built-in dataset (:data:`BUILTINS`) by name, or a .csv, .npy, .npz or IDX file.
 
@@ -158,9 +168,15 @@ def load_dataset(
         400); for any other source, a random subset of at most this many (drawn with ``seed``).
     require_target: False allows unlabelled data, y=None: a CSV without the target column, an
         .npz without its target array, an IDX file without labels.
+    delimiter: CSV: the field separator; None sniffs it from the first lines (tab for .tsv).
+    missing: CSV: "error" (default) refuses a missing cell (empty, NA, N/A, NaN, null, None,
+        ?), naming its line and column; "keep" reads it as NaN, for an imputer to fill.
+    categorical: CSV: feature columns to one-hot encode even if their values look like
+        numbers; a column whose first value is text is categorical anyway.
 
-    Binary formats are recognised by their content, CSV by the .csv extension. A built-in name
-    wins over a file of that name; write "./digits" for the file.
+    Binary formats are recognised by their content, CSV by a .csv or .tsv name (gzipped or
+    not) or by the text inside a gzip file. A built-in name wins over a file of that name;
+    write "./digits" for the file.
     """
     if task not in TASKS:
         raise ValueError(f"task must be one of {TASKS}. Received: task={task!r}")
@@ -180,7 +196,10 @@ def load_dataset(
         path = _existing(source)
         kind = readers.sniff(path)
         if kind == "csv":
-            ds = readers.guarded(path, lambda: _csv_dataset(path, target, task, require_target))
+            options = {"delimiter": delimiter, "missing": missing, "categorical": categorical}
+            ds = readers.guarded(
+                path, lambda: _csv_dataset(path, target, task, require_target, options)
+            )
         elif kind == "idx":
             ds = readers.guarded(path, lambda: _idx_dataset(path, labels, task, require_target))
         else:
@@ -193,12 +212,23 @@ def load_dataset(
     return ds
 
 
-def load_features(source: str | os.PathLike, feature_names: Sequence[str]) -> np.ndarray:
+def load_features(
+    source: str | os.PathLike,
+    feature_names: Sequence[str],
+    *,
+    categorical: dict | None = None,
+    delimiter: str | None = None,
+    missing: str = "error",
+) -> np.ndarray:
     """Inputs for prediction, (n, len(feature_names)) float64.
 
     CSV columns are picked by header name, in ``feature_names`` order; other columns (the
-    target, say) are ignored. A .npy array, an .npz's "X", IDX images or a built-in's X must
-    have exactly ``len(feature_names)`` columns.
+    target, say) are ignored. With ``categorical`` (a :attr:`Dataset.categorical` recorded
+    at training) the file's columns are ``categorical["columns"]``, and each categorical one
+    is one-hot encoded with the recorded categories (a category not among them is refused,
+    naming its line). A .npy array, an .npz's "X", IDX images or a built-in's X must have
+    exactly ``len(feature_names)`` columns. ``delimiter`` and ``missing`` as for
+    :func:`load_dataset`.
     """
     names = list(feature_names)
     if not names or not all(isinstance(n, str) for n in names):
@@ -209,7 +239,11 @@ def load_features(source: str | os.PathLike, feature_names: Sequence[str]) -> np
         path = _existing(source)
         kind = readers.sniff(path)
         if kind == "csv":
-            return readers.guarded(path, lambda: readers.read_csv(path, lambda h: (names, None)).X)
+            return readers.guarded(
+                path, lambda: categories.read_features(path, names, categorical, delimiter, missing)
+            )
+        if categorical:
+            raise error(path, "the model one-hot encodes CSV columns; give its inputs as a CSV")
         X = readers.guarded(path, lambda: _raw_features(path, kind))
     if X.shape[1] != len(names):
         shown = ", ".join(names[:5]) + (", ..." if len(names) > 5 else "")
@@ -239,19 +273,33 @@ def _unlabelled(X: np.ndarray, names: list[str], path: Path, shape=None) -> Data
     return Dataset(X, None, "classification", None, names, str(path), shape)
 
 
-def _csv_dataset(path: Path, target: str | None, task: str, require_target: bool) -> Dataset:
+def _csv_dataset(
+    path: Path, target: str | None, task: str, require_target: bool, options: dict
+) -> Dataset:
     def choose(header: list[str]) -> tuple[None, str | None]:
         if target is None:
             return None, header[-1] if (require_target or len(header) > 1) else None
         return None, target if (require_target or target in header) else None
 
-    table = readers.read_csv(path, choose)
+    named = options.get("categorical") or ()
+    table = csvfile.read_csv(
+        path,
+        choose,
+        delimiter=options.get("delimiter"),
+        missing=options.get("missing", "error"),
+        categorical=list(named),
+    )
+    if table.target is not None and table.target_name in named:
+        raise error(path, f"{table.target_name!r} is the target; categorical names feature columns")
+    X, names, encoding = categories.one_hot_columns(table.X, table.features, table.categories)
     if table.target is None:
-        return _unlabelled(table.X, table.features, path)
+        ds = _unlabelled(X, names, path)
+        ds.categorical = encoding
+        return ds
     y, task, class_names = _encode_target(
         path, table.target, task, lines=table.lines, column=table.target_name
     )
-    return Dataset(table.X, y, task, class_names, table.features, str(path))
+    return Dataset(X, y, task, class_names, names, str(path), categorical=encoding)
 
 
 def _numpy_dataset(

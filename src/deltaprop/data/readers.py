@@ -1,4 +1,4 @@
-"""Readers for data files: CSV, .npy/.npz and IDX (MNIST), hardened against bad input.
+"""Readers for data files: .npy/.npz and IDX (MNIST), hardened against bad input (CSV: csvfile).
 
 They turn bytes into arrays and cells and nothing more; :mod:`deltaprop.data.datasets` gives
 those a meaning (targets, classes, tasks). Every problem with a file's content raises
@@ -13,19 +13,16 @@ A file that cannot be opened at all raises the usual OSError.
 
 from __future__ import annotations
 
-import csv
 import gzip
-import io
 import math
 import os
 import struct
 import tokenize
 import zipfile
 import zlib
-from array import array
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
-from typing import NamedTuple, TypeVar
+from typing import TypeVar
 
 import numpy as np
 
@@ -94,9 +91,13 @@ def read_exactly(path: object, stream, nbytes: int, dtype: np.dtype) -> np.ndarr
     return out.view(dtype)
 
 
+CSV_SUFFIXES = (".csv", ".tsv", ".tab", ".csv.gz", ".tsv.gz", ".tab.gz")
+
+
 def sniff(path: Path) -> str:
-    """ "csv", "npy", "npz" or "idx": binary formats by their first bytes, CSV by extension."""
-    if path.suffix.lower() == ".csv":
+    """ "csv", "npy", "npz" or "idx": binary formats by their first bytes, CSV by extension
+    (.csv, .tsv, gzipped or not) or, gzipped, by the text inside."""
+    if path.name.lower().endswith(CSV_SUFFIXES):
         with open_data(path):  # a FIFO named x.csv is refused here, not read
             return "csv"
     with open_data(path) as f:
@@ -106,134 +107,28 @@ def sniff(path: Path) -> str:
     if head.startswith((b"PK\x03\x04", b"PK\x05\x06")):
         return "npz"
     # IDX starts with a zero byte, which no text does; the IDX reader judges the rest.
-    if head.startswith((b"\x1f\x8b", b"\0")):
+    if head.startswith(b"\x1f\x8b"):
+        return "idx" if _gunzipped_head(path) in (b"", b"\0") else "csv"
+    if head.startswith(b"\0"):
         return "idx"
     hint = " The file is empty." if not head else ""
     if head[:1] == b"\x80" and head[1:2] in (b"\x02", b"\x03", b"\x04", b"\x05"):
         hint = " It looks like a Python pickle, which deltaprop never loads."
     raise error(
         path,
-        "unrecognised data format; expected a .csv file with a header row, a .npy or .npz "
+        "unrecognised data format; expected a .csv or .tsv file (gzipped or not) with a header "
+        "row, a .npy or .npz "
         f"NumPy file, or an IDX file (MNIST), gzipped or raw.{hint}",
     )
 
 
-# ------------------------------------------------------------------------------ CSV
-class CsvColumns(NamedTuple):
-    X: np.ndarray  # (n, len(features)) float64, finite
-    target: list[str] | None  # the target column's cells, stripped; None without a target
-    lines: list[int]  # the line each row starts on
-    features: list[str]
-    target_name: str | None
-
-
-def _records(path: Path) -> Iterator[tuple[int, list[str]]]:
-    """(first line number, fields) for every non-blank record."""
-    last = 0
+def _gunzipped_head(path: Path) -> bytes:
+    """The first byte inside a gzip file; b"" if it cannot be read (the IDX reader says why)."""
     try:
-        with io.TextIOWrapper(open_data(path), encoding="utf-8-sig", newline="") as f:
-            reader = csv.reader(f)
-            for fields in reader:
-                start, last = last + 1, reader.line_num
-                if fields and not (len(fields) == 1 and not fields[0].strip()):
-                    yield start, fields
-    except csv.Error as exc:
-        raise error(path, f"not valid CSV: {exc}", line=last + 1) from None
-    except UnicodeDecodeError as exc:
-        raise error(path, f"not UTF-8 text ({exc.reason})", line=last + 1) from None
-
-
-def read_csv(
-    path: Path, choose: Callable[[list[str]], tuple[list[str] | None, str | None]]
-) -> CsvColumns:
-    """Numeric feature columns and the raw target column of a CSV file with a header row.
-
-    ``choose(header)`` returns (feature names, or None for every column but the target;
-    target name or None) once the header is known.
-    """
-    records = _records(path)
-    try:
-        return _read_records(path, records, choose)
-    finally:
-        records.close()
-
-
-def _read_records(path, records, choose) -> CsvColumns:
-    header_line, header = next(records, (None, None))
-    if header is None:
-        raise error(path, "empty file; expected a header row, then one row per example")
-    header = [name.strip() for name in header]
-    first_seen: dict[str, int] = {}
-    for j, name in enumerate(header):
-        if not name:
-            raise error(path, "empty column name in the header row", header_line, j + 1)
-        if name in first_seen:
-            raise error(
-                path,
-                f"duplicate column name {name!r} (also column {first_seen[name] + 1})",
-                header_line,
-                j + 1,
-            )
-        first_seen[name] = j
-    features, target = choose(header)
-    for name in [*(features or []), *([target] if target is not None else [])]:
-        if name not in first_seen:
-            raise error(path, f"no column named {name!r}; the columns are {header}", header_line)
-    names = features if features is not None else [h for h in header if h != target]
-    if not names:
-        raise error(path, f"no feature columns besides the target {target!r}", header_line)
-    cols = [first_seen[name] for name in names]
-    t = first_seen[target] if target is not None else None
-
-    # Numbers go straight into a compact array: a list of Python floats per cell would take
-    # several times the memory of the file itself.
-    values, cells, lines = array("d"), [], []
-    width = len(header)
-    for line, fields in records:
-        if len(fields) != width:
-            if len(fields) < width:
-                raise error(
-                    path,
-                    f"missing: the row has {len(fields)} fields, the header {width}",
-                    line,
-                    header[len(fields)],
-                )
-            raise error(
-                path,
-                f"extra field {fields[width][:40]!r}: the header has {width} columns",
-                line,
-                width + 1,
-            )
-        try:
-            values.extend([float(fields[j]) for j in cols])
-        except ValueError:
-            j = next(j for j in cols if not _parses(fields[j]))
-            raise error(path, _not_a_number(fields[j]), line, header[j]) from None
-        if t is not None:
-            cells.append(fields[t].strip())
-        lines.append(line)
-    if not lines:
-        raise error(path, "no data rows after the header", header_line)
-    X = np.frombuffer(values, dtype=np.float64).reshape(len(lines), len(cols))
-    bad = ~np.isfinite(X)
-    if bad.any():
-        r, c = np.argwhere(bad)[0]
-        raise error(path, f"{X[r, c]} is not a finite number", lines[r], names[c])
-    return CsvColumns(X, cells if t is not None else None, lines, names, target)
-
-
-def _parses(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
-
-
-def _not_a_number(cell: str) -> str:
-    if not cell.strip():
-        return "empty cell; expected a number (missing values are not supported)"
-    return f"{cell[:40]!r} is not a number"
+        with open_data(path) as raw, gzip.open(raw, "rb") as f:
+            return f.read(1)
+    except (OSError, EOFError, zlib.error):
+        return b""
 
 
 # ------------------------------------------------------------------------------ NumPy

@@ -28,6 +28,7 @@ from matplotlib.patches import Circle, FancyBboxPatch
 
 from deltaprop.core.network import FeedForward
 from deltaprop.core.notation import Style
+from deltaprop.plot.display import NotebookFigure
 from deltaprop.plot.layout import RADIUS, SMALL_EDGES, Layout, Shown, layout_for, shown_numbers
 
 if TYPE_CHECKING:
@@ -149,7 +150,7 @@ def _unit_scale(shown: Shown, layout: Layout, show: str) -> _UnitScale:
 
 def _canvas(layout: Layout) -> tuple[Figure, Axes]:
     width, height = layout.width, layout.height
-    fig = Figure(figsize=(width + 1.3, height + 0.7))
+    fig = NotebookFigure(figsize=(width + 1.3, height + 0.7))
     # Axes placed by hand: the drawing fills the figure, the colour bar sits to its right.
     ax = fig.add_axes((0.0, 0.0, width / (width + 1.3), height / (height + 0.7)))
     ax.set_axis_off()

@@ -13,6 +13,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from deltaprop.core.network import FeedForward
+from deltaprop.plot.display import NotebookFigure
 from deltaprop.train.callbacks import History
 
 
@@ -30,7 +31,7 @@ def training_curves(history: History, path: str | os.PathLike | None = None) -> 
     if len(history) == 0:
         raise ValueError("the history is empty: train for at least one epoch first")
     panels = 2 if history.accuracy else 1
-    fig = Figure(figsize=(5.2 * panels, 3.6))
+    fig = NotebookFigure(figsize=(5.2 * panels, 3.6))
     ax = fig.add_subplot(1, panels, 1)
     ax.plot(history.epoch, history.loss, label="train")
     if history.val_loss:
@@ -122,7 +123,7 @@ def confusion_matrix(
         return _save(_confusion_table(y_true, y_pred, names), path)
     counts = confusion_counts(y_true, y_pred, n)
     size = max(4.0, 0.45 * n + 2)
-    fig = Figure(figsize=(size + 1, size))
+    fig = NotebookFigure(figsize=(size + 1, size))
     ax = fig.add_subplot()
     image = ax.imshow(counts, cmap="Blues")
     fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
@@ -173,7 +174,7 @@ def decision_boundary(
     out = net.predict(grid)
     labels = out.argmax(axis=1) if out.shape[1] > 1 else (out[:, 0] > 0.5).astype(int)
     n_classes = max(out.shape[1], 2)
-    fig = Figure(figsize=(5.5, 4.8))
+    fig = NotebookFigure(figsize=(5.5, 4.8))
     ax = fig.add_subplot()
     cmap = "tab10" if n_classes <= 10 else "tab20"
     ax.contourf(
@@ -230,7 +231,7 @@ def misclassified(
 
     cols = max(1, min(6, len(wrong)))
     rows = max(1, -(-len(wrong) // cols))
-    fig = Figure(figsize=(1.6 * cols, 1.8 * rows + 0.4))
+    fig = NotebookFigure(figsize=(1.6 * cols, 1.8 * rows + 0.4))
     fig.suptitle(
         f"Misclassified: {np.sum(np.asarray(y_true) != np.asarray(y_pred))} "
         f"of {len(y_true)}" + (f" (first {len(wrong)})" if len(wrong) == max_images else "")

@@ -14,7 +14,7 @@ import numpy as np
 
 from deltaprop.cli import UsageError
 from deltaprop.data.datasets import Dataset, load_dataset
-from deltaprop.data.preprocessing import Scaler
+from deltaprop.data.preprocessing import Imputer, Scaler
 from deltaprop.errors import DataError, ModelFileError
 from deltaprop.io.atomic import write_atomically
 from deltaprop.model import Network, load
@@ -55,6 +55,13 @@ non_negative_float = _bounded(float, lambda v: v >= 0, "a finite number >= 0")
 fraction = _bounded(float, lambda v: 0 < v < 1, "a number in (0, 1)")
 
 
+def fill_missing(net: Network, X: np.ndarray) -> np.ndarray:
+    """Missing cells (NaN) filled as in training, for a model that records an imputer."""
+    if net.metadata.get("imputer") is None:
+        return X
+    return Imputer.from_dict(net.metadata["imputer"]).transform(X)
+
+
 def model_inputs(net: Network, X: np.ndarray) -> np.ndarray:
     """Raw feature rows as the network saw them in training: the saved scaling applied."""
     scaler_state = net.metadata.get("scaler")
@@ -72,16 +79,40 @@ def model_task(net: Network) -> str:
 
 
 def load_for_model(
-    net: Network, data: str, *, target: str | None, labels: str | None, seed: int
+    net: Network,
+    data: str,
+    *,
+    target: str | None,
+    labels: str | None,
+    seed: int,
+    delimiter: str | None = None,
 ) -> Dataset:
-    """A data set read the way the model's training data was (its target column and task)."""
+    """A data set read the way the model's training data was (its target column and task,
+    its categorical columns, missing cells only where the model fills them)."""
+    categorical = net.metadata.get("categorical")
     return load_dataset(
         data,
         target=target or net.metadata.get("target"),
         task=model_task(net),
         labels=labels,
         seed=seed,
+        delimiter=delimiter,
+        missing=missing_policy(net),
+        categorical=list(categorical["categories"]) if categorical else None,
     )
+
+
+def missing_policy(net: Network) -> str:
+    """CSV missing cells are read (as NaN) only for a model that records how to fill them."""
+    return "keep" if net.metadata.get("imputer") is not None else "error"
+
+
+def r2(y: np.ndarray, outputs: np.ndarray) -> float:
+    """R² as sklearn.metrics.r2_score computes it, averaged uniformly over the targets (what
+    scikit-learn's MLPRegressor.score reports), not pooled over them."""
+    from sklearn.metrics import r2_score
+
+    return float(r2_score(y, outputs))
 
 
 def align_labels(

@@ -17,6 +17,24 @@ OPTIMIZERS = ("sgd", "rmsprop", "adam", "adamw", "adagrad")
 SCHEDULES = ("none", "step", "exponential", "cosine", "plateau")
 
 
+def column_names(text: str) -> list[str]:
+    """argparse type for 'zip,grade': column names."""
+    names = [part.strip() for part in text.split(",") if part.strip()]
+    if not names:
+        raise argparse.ArgumentTypeError(f"expected comma-separated column names; got {text!r}")
+    return names
+
+
+def delimiter(text: str) -> str:
+    """argparse type for a field separator: one character, or \\t (or 'tab') for tab."""
+    value = {"\\t": "\t", "tab": "\t"}.get(text, text)
+    if len(value) != 1 or value in '"\r\n':
+        raise argparse.ArgumentTypeError(
+            f"expected one character (or \\t for tab) other than a quote; got {text!r}"
+        )
+    return value
+
+
 def add_data_options(p: argparse.ArgumentParser) -> None:
     """What to learn from and how it is split and scaled."""
     data = p.add_argument_group("data")
@@ -34,6 +52,22 @@ def add_data_options(p: argparse.ArgumentParser) -> None:
         help="what the target is (default: inferred from the data)",
     )
     data.add_argument("--labels", help="IDX labels file, for an IDX images --data file")
+    add_csv_options(data)
+    data.add_argument(
+        "--impute",
+        choices=("mean", "median"),
+        help="CSV: fill missing cells (empty, NA, N/A, NaN, null, None, ?) with the training "
+        "part's column mean or median, recorded in the model for predict (default: a missing "
+        "cell is an error naming it)",
+    )
+    data.add_argument(
+        "--categorical",
+        type=column_names,
+        metavar="COLUMNS",
+        default=[],
+        help="CSV: feature columns to one-hot encode although their values are numbers, e.g. "
+        "zip,grade (columns of text are one-hot encoded anyway)",
+    )
     data.add_argument(
         "--test-size",
         type=_common.fraction,
@@ -42,9 +76,21 @@ def add_data_options(p: argparse.ArgumentParser) -> None:
     )
     data.add_argument(
         "--scale",
-        choices=("standard", "minmax", "none"),
-        default="standard",
-        help="input scaling fitted on the training part (default: standard)",
+        choices=("auto", "standard", "minmax", "none"),
+        default="auto",
+        help="input scaling fitted on the training part; auto leaves columns already in "
+        "[0, 1] as they are and standardises the others with a floor on the divisor "
+        "(default: auto)",
+    )
+
+
+def add_csv_options(group: argparse._ArgumentGroup | argparse.ArgumentParser) -> None:
+    """How a CSV file is split into fields (train, evaluate and predict)."""
+    group.add_argument(
+        "--delimiter",
+        type=delimiter,
+        help="CSV field separator, e.g. ';' or '\\t' for tab (default: found from the file's "
+        "first lines; tab for .tsv)",
     )
 
 

@@ -6,7 +6,8 @@ import argparse
 
 import numpy as np
 
-from deltaprop.commands import _common
+from deltaprop.commands import _common, _train_options
+from deltaprop.data.datasets import load_features
 from deltaprop.data.preprocessing import one_hot
 
 HELP = "measure a saved model on labelled data (accuracy, loss, confusion matrix)"
@@ -23,6 +24,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--target", help="CSV target column (default: the model's, else the last)")
     p.add_argument("--labels", help="IDX labels file, for an IDX images data file")
     p.add_argument("--seed", type=int, default=0, help="seed for generated built-in data sets")
+    _train_options.add_csv_options(p)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -30,9 +32,24 @@ def run(args: argparse.Namespace) -> int:
     meta = net.metadata
     task = _common.model_task(net)
     dataset = _common.load_for_model(
-        net, args.data, target=args.target, labels=args.labels, seed=args.seed
+        net,
+        args.data,
+        target=args.target,
+        labels=args.labels,
+        seed=args.seed,
+        delimiter=args.delimiter,
     )
-    X = _common.model_inputs(net, net.check_inputs(dataset.X, name=f"{dataset.name} features"))
+    X = dataset.X
+    if meta.get("categorical"):  # the file's categories one-hot encoded as in training
+        X = load_features(
+            args.data,
+            meta["feature_names"],
+            categorical=meta["categorical"],
+            delimiter=args.delimiter,
+            missing=_common.missing_policy(net),
+        )
+    X = _common.fill_missing(net, X)
+    X = _common.model_inputs(net, net.check_inputs(X, name=f"{dataset.name} features"))
     outputs = _common.model_outputs(net, X, dataset.name)
     print(f"model: {args.model} ({net})")
     print(f"data: {dataset.name}, {len(dataset)} examples")
@@ -46,11 +63,8 @@ def run(args: argparse.Namespace) -> int:
         names = meta.get("class_names") or [str(i) for i in range(max(net.n_outputs, 2))]
         _print_confusion(y, predicted, names)
     else:
-        outputs_true = dataset.y
-        residual = np.sum((outputs_true - outputs) ** 2)
-        total = np.sum((outputs_true - outputs_true.mean(axis=0)) ** 2)
-        print(f"R^2: {1 - residual / total if total > 0 else float('nan'):.4f}")
-        print(f"loss: {net.loss(X, outputs_true):.4f}")
+        print(f"R^2: {_common.r2(dataset.y, outputs):.4f} (sklearn.metrics.r2_score)")
+        print(f"loss: {net.loss(X, dataset.y):.4f}")
     return 0
 
 

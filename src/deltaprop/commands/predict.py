@@ -6,7 +6,7 @@ import argparse
 
 import numpy as np
 
-from deltaprop.commands import _common
+from deltaprop.commands import _common, _train_options
 from deltaprop.data.datasets import BUILTINS, load_dataset, load_features
 
 HELP = "predict with a saved model; writes CSV to a file or stdout"
@@ -29,6 +29,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--proba", action="store_true", help="classification: add one probability column per class"
     )
     p.add_argument("--seed", type=int, default=0, help="seed for generated built-in data sets")
+    _train_options.add_csv_options(p)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -37,9 +38,21 @@ def run(args: argparse.Namespace) -> int:
     if args.data in BUILTINS:
         X = load_dataset(args.data, seed=args.seed).X
     elif meta.get("feature_names"):
-        X = load_features(args.data, meta["feature_names"])
+        X = load_features(
+            args.data,
+            meta["feature_names"],
+            categorical=meta.get("categorical"),
+            delimiter=args.delimiter,
+            missing=_common.missing_policy(net),
+        )
     else:
-        X = load_dataset(args.data, require_target=False).X
+        X = load_dataset(
+            args.data,
+            require_target=False,
+            delimiter=args.delimiter,
+            missing=_common.missing_policy(net),
+        ).X
+    X = _common.fill_missing(net, X)
     X = _common.model_inputs(net, net.check_inputs(X, name=f"{args.data} features"))
     outputs = _common.model_outputs(net, X, args.data)
     names = meta.get("class_names")

@@ -17,7 +17,7 @@ from deltaprop.cli import UsageError
 from deltaprop.commands import _common
 from deltaprop.commands import _train_options as options
 from deltaprop.data.datasets import Dataset, load_dataset
-from deltaprop.data.preprocessing import Scaler, one_hot, train_test_split
+from deltaprop.data.preprocessing import Imputer, Scaler, one_hot, train_test_split
 from deltaprop.io.atomic import write_atomically
 from deltaprop.model import Network
 from deltaprop.optim.optimizers import Optimizer
@@ -78,6 +78,7 @@ class _Problem:
     dataset: Dataset
     train: Dataset
     test: Dataset
+    imputer: Imputer | None
     scaler: Scaler
     X_train: np.ndarray
     X_test: np.ndarray
@@ -97,7 +98,14 @@ class _Problem:
 def _problem(args: argparse.Namespace) -> _Problem:
     """The data loaded, checked against the options, split and scaled."""
     dataset = load_dataset(
-        args.data, target=args.target, task=args.task, labels=args.labels, seed=args.seed
+        args.data,
+        target=args.target,
+        task=args.task,
+        labels=args.labels,
+        seed=args.seed,
+        delimiter=args.delimiter,
+        missing="keep" if args.impute else "error",
+        categorical=args.categorical,
     )
     if dataset.y is None:
         raise UsageError(f"--data {args.data}: no target column to learn from")
@@ -116,14 +124,20 @@ def _problem(args: argparse.Namespace) -> _Problem:
     }.get(loss, "sigmoid" if classify else "identity")
 
     train, test = train_test_split(dataset, test_size=args.test_size, seed=args.seed)
-    scaler = Scaler(args.scale).fit(train.X)
+    # Filling and scaling are fitted on the training part only, and recorded for predict.
+    imputer = Imputer(args.impute).fit(train.X) if args.impute else None
+    X_train, X_test = (
+        (train.X, test.X) if imputer is None else map(imputer.transform, (train.X, test.X))
+    )
+    scaler = Scaler(args.scale).fit(X_train)
     return _Problem(
         dataset,
         train,
         test,
+        imputer,
         scaler,
-        X_train=scaler.transform(train.X),
-        X_test=scaler.transform(test.X),
+        X_train=scaler.transform(X_train),
+        X_test=scaler.transform(X_test),
         classify=classify,
         loss=loss,
         output_activation=output_activation,
@@ -248,9 +262,7 @@ def _summary(
         predicted = _common.predicted_labels(outputs)
         summary["test_accuracy"] = float(np.mean(predicted == test.y))
     else:
-        residual = np.sum((test.y - outputs) ** 2)
-        total = np.sum((test.y - test.y.mean(axis=0)) ** 2)
-        summary["test_r2"] = float(1 - residual / total) if total > 0 else float("nan")
+        summary["test_r2"] = _common.r2(test.y, outputs)
     return summary
 
 
@@ -268,6 +280,8 @@ def _describe_model(
             "target": args.target,
             "image_shape": list(dataset.image_shape) if dataset.image_shape else None,
             "scaler": problem.scaler.to_dict(),
+            **({"imputer": problem.imputer.to_dict()} if problem.imputer else {}),
+            **({"categorical": dataset.categorical} if dataset.categorical else {}),
             "training": summary,
             "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         }
@@ -285,7 +299,7 @@ def _report(
     if "test_accuracy" in summary:
         print(f"test accuracy: {summary['test_accuracy']:.4f}")
     else:
-        print(f"test R^2: {summary['test_r2']:.4f}")
+        print(f"test R^2: {summary['test_r2']:.4f} (sklearn.metrics.r2_score, mean over targets)")
     print(f"test loss: {summary['test_loss']:.4f}")
     print(
         f"epochs: {len(history)}{' (stopped early)' if history.stopped_early else ''}, "

@@ -118,8 +118,10 @@ def delimiter_for(path: Path, requested: str | None) -> str:
             sample = f.read(SNIFF_CHARS)
     except (UnicodeDecodeError, EOFError, zlib.error, gzip.BadGzipFile):
         return ","  # the reader names the problem, with its line
-    # Whole lines only: a cut one would mislead the count of delimiters per line.
+    # Whole lines, and none blank: a cut or empty line would mislead the count of delimiters
+    # per line that the sniffer goes by.
     sample = sample[: sample.rfind("\n") + 1] or sample
+    sample = "\n".join(line for line in sample.splitlines() if line.strip()) + "\n"
     try:
         return csv.Sniffer().sniff(sample, delimiters=DELIMITERS).delimiter
     except csv.Error:
@@ -441,13 +443,20 @@ def _check_categories(path: Path, layout: _Layout, table: CsvTable) -> None:
         if name not in table.categories or name in layout.named:
             continue
         categories = table.categories[name]
-        numbers = [c for c in categories if _parses(c)]
+        commas = [c for c in categories if "," in c and _parses(c.replace(",", "."))]
+        numbers = [c for c in categories if _parses(c)] or commas
         if numbers:
             row = int(np.flatnonzero(table.X[:, k] == categories.index(numbers[0]))[0])
+            what = (
+                "is a number in a column that starts with text; fix the cells that are not "
+                "numbers"
+                if _parses(numbers[0])
+                else "looks like a number with a decimal comma, and numbers here are read with "
+                "a decimal point (and do not start with text): convert the file"
+            )
             raise error(
                 path,
-                f"{numbers[0][:40]!r} is a number in a column that starts with text; fix the "
-                "cells that are not numbers, or name the column categorical "
+                f"{numbers[0][:40]!r} {what}, or name the column categorical "
                 "(categorical=[...]; on the command line --categorical)",
                 table.lines[row],
                 name,

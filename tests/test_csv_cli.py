@@ -149,3 +149,14 @@ def test_r2_is_sklearns_uniform_average_over_targets(tmp_path):
     assert f"R^2: {uniform:.4f}" in evaluated, evaluated
     summary = json.loads(json.dumps(net.metadata["training"]))
     assert "test_r2" in summary and f"test R^2: {summary['test_r2']:.4f}" in train
+
+
+def test_a_model_whose_recorded_encoding_was_altered_is_refused(shop, tmp_path):
+    folder, _ = shop
+    net = dp.load(folder / "run" / "model.safetensors")
+    net.metadata["categorical"]["categories"]["colour"] = ["blue", "red"]  # one fewer
+    net.save(tmp_path / "altered.safetensors")
+    result = deltaprop(
+        "predict", tmp_path / "altered.safetensors", "new.csv", cwd=folder, check_rc=1
+    )
+    assert "metadata 'categorical' must be" in result.stderr, result.stderr

@@ -244,6 +244,49 @@ def check_command_metadata(net: Network, path: object) -> None:
             raise ModelFileError(f"{path}: metadata 'scaler' is not valid: {exc}") from None
         if scaler.n_features not in (None, n_in):
             raise fail("scaler", f"a scaling of the network's {n_in} inputs")
+    _check_csv_metadata(meta, path, n_in, fail)
+
+
+def _check_csv_metadata(meta: dict, path: object, n_in: int, fail) -> None:
+    """The entries a CSV's training adds: the imputer (one fill value per input) and the
+    one-hot encoding (which must widen its columns into exactly the feature names)."""
+    if meta.get("imputer") is not None:
+        try:
+            imputer = Imputer.from_dict(meta["imputer"])
+        except ValueError as exc:
+            raise ModelFileError(f"{path}: metadata 'imputer' is not valid: {exc}") from None
+        if imputer.fill is None or len(imputer.fill) != n_in:
+            raise fail("imputer", f"a fitted imputer of the network's {n_in} inputs")
+    encoding = meta.get("categorical")
+    if encoding is None:
+        return
+    expected = (
+        'a JSON object {"columns": [column names], "categories": {column: [categories]}} '
+        "whose one-hot columns are the feature names"
+    )
+    ok = (
+        isinstance(encoding, dict)
+        and set(encoding) == {"columns", "categories"}
+        and isinstance(encoding["columns"], list)
+        and all(isinstance(c, str) for c in encoding["columns"])
+        and isinstance(encoding["categories"], dict)
+        and all(
+            name in encoding["columns"]
+            and isinstance(values, list)
+            and values
+            and all(isinstance(v, str) for v in values)
+            for name, values in encoding["categories"].items()
+        )
+    )
+    if ok:
+        widened = [
+            f"{c}={v}" if c in encoding["categories"] else c
+            for c in encoding["columns"]
+            for v in encoding["categories"].get(c, [None])
+        ]
+        ok = widened == meta.get("feature_names")
+    if not ok:
+        raise fail("categorical", expected)
 
 
 def json_preview(value: object, limit: int = 120) -> str:

@@ -68,13 +68,13 @@ def run_deltaprop(data: str, target: str | None, seed: int, folder: Path) -> dic
     command += ["--quiet", "--no-plots", "--out", str(folder / f"run-{Path(data).stem}-{seed}")]
     out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
 
-    def number(label: str) -> float:
-        return float(re.search(rf"^{label}: ([0-9.]+)", out, flags=re.M).group(1))
+    def number(pattern: str) -> float:
+        return float(re.search(pattern, out, flags=re.M).group(1))
 
     return {
-        "accuracy": number("test accuracy"),
-        "loss": number("test loss"),
-        "seconds": number("epochs: [0-9]+,"),
+        "accuracy": number(r"^test accuracy: ([0-9.]+)"),
+        "loss": number(r"^test loss: ([0-9.]+)"),
+        "seconds": number(r"^epochs: .*, ([0-9.]+) s$"),
     }
 
 

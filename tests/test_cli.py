@@ -96,7 +96,7 @@ def test_evaluate_predict_and_info_on_the_digits_model(digits_run):
     assert out.read_text().splitlines()[1:] == [row[0] for row in rows[1:]]
 
     info = deltaprop("info", model, cwd=folder).stdout
-    assert "sizes: 64 -> 64 -> 10" in info and "parameters: 4,810" in info
+    assert "sizes: 64 -> 256 -> 10" in info and "parameters: 19,210" in info
     assert "training test accuracy" in info
     meta = json.loads(deltaprop("info", model, "--json", cwd=folder).stdout)
     assert meta["metadata"]["class_names"] == [str(d) for d in range(10)]
@@ -136,6 +136,8 @@ def test_train_evaluate_predict_on_a_csv(tmp_path):
         "species",
         "--hidden",
         "8",
+        "--lr",
+        "0.01",
         "--epochs",
         "40",
         "--out",
@@ -172,6 +174,8 @@ def test_regression_csv(tmp_path):
         "16",
         "--activation",
         "tanh",
+        "--lr",
+        "0.01",
         "--epochs",
         "60",
         "--out",

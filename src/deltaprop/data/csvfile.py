@@ -283,7 +283,10 @@ def _fast(path: Path, delimiter: str, layout: _Layout, missing: str) -> CsvTable
         return None
     header = layout.header
     numeric = [j for j, kind in enumerate(layout.kinds) if kind == "number"]
-    if not np.isfinite(cells[:, numeric]).all():
+    # Ignored columns read as 0 and text codes are finite unless kept missing, so the whole
+    # array is checked at once without copying the numeric columns out first.
+    finite = np.isfinite(cells).all() or np.isfinite(cells[:, numeric]).all()
+    if not finite:
         return None  # "nan", "inf": the slow reader says which cell (or keeps it missing)
     text = {header[j]: _sorted_codes(cells[:, j], codes[j]) for j in codes}
     return _table(path, delimiter, layout, cells, text, lines=None)
@@ -303,13 +306,13 @@ def _sorted_codes(column: np.ndarray, codes: dict[str, int]) -> tuple[np.ndarray
 def _table(path, delimiter, layout, cells, text, lines) -> CsvTable:
     """The caller's view of the parsed cells: features in order, the target, categories."""
     position = {name: j for j, name in enumerate(layout.header)}
-    X = np.empty((cells.shape[0], len(layout.features)))
+    # One gather of every feature column (a loop of column copies is slow on wide files),
+    # then the categorical columns' codes written over theirs.
+    X = cells[:, [position[name] for name in layout.features]]
     categories = {}
     for k, name in enumerate(layout.features):
         if name in text:
             X[:, k], categories[name] = text[name]
-        else:
-            X[:, k] = cells[:, position[name]]
     target = None
     if layout.target is not None:
         if layout.target in text:

@@ -17,6 +17,7 @@ REFERENCE = {
     "elu": (lambda a: np.where(a > 0, a, np.exp(a) - 1), lambda a: np.where(a > 0, 1.0, np.exp(a))),
     "softplus": (lambda a: np.log(1 + np.exp(a)), lambda a: 1 / (1 + np.exp(-a))),
     "identity": (lambda a: a, lambda a: np.ones_like(a)),
+    "exp": (np.exp, np.exp),
 }
 
 
@@ -30,7 +31,8 @@ def test_value_and_derivative_from_output_match_definitions(name):
     np.testing.assert_allclose(act.derivative(z), df(a), rtol=1e-9, atol=1e-15)
 
 
-@pytest.mark.parametrize("name", ELEMENTWISE)
+# exp (Poisson regression's output) is e^a itself: inf beyond a ≈ 709, as it should be.
+@pytest.mark.parametrize("name", [name for name in ELEMENTWISE if name != "exp"])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_extreme_inputs_stay_finite_without_warnings(name, dtype):
     a = np.array([-1e4, -1000.0, -50.0, 0.0, 50.0, 1000.0, 1e4], dtype=dtype)
@@ -87,3 +89,13 @@ def test_names_are_case_insensitive_with_aliases_and_unknown_names_are_listed():
     with pytest.raises(ValueError, match="Received: activation=3"):
         get_activation(3)
     assert dp.ACTIVATIONS["tanh"].derivative_formula == "1-z^2"
+
+
+def test_exp_is_the_correctly_rounded_exponential_and_overflows_to_inf():
+    act = get_activation("exp")
+    a = np.array([-1000.0, 0.0, 1.5, 709.0, 710.0])
+    with np.errstate(over="ignore"):
+        z = act.forward(a)
+    np.testing.assert_array_equal(z[:4], np.exp(a[:4]))
+    assert z[4] == np.inf
+    np.testing.assert_array_equal(act.derivative(z), z)

@@ -724,6 +724,7 @@ def test_one_rule_per_output_delta_decided_from_the_loss_and_activation():
         "softmax_mse": "δ_k = o_k ((t_k − o_k) − Σ_m o_m (t_m − o_m))",
         "softmax_cross_entropy": "δ_k = t_k − o_k",
         "sigmoid_binary_cross_entropy": "δ_k = t_k − o_k",
+        "exp_poisson": "δ_k = t_k − o_k",
         "general": "δ_k = −∂E/∂o_k · h'(a_k)",
         "hidden": "δ_j = h'(a_j) Σ_k δ_k w_kj",
     }
@@ -737,6 +738,7 @@ def test_one_rule_per_output_delta_decided_from_the_loss_and_activation():
     assert chosen["mse", "softmax"] == "softmax_mse"
     assert chosen["cross_entropy", "softmax"] == "softmax_cross_entropy"
     assert chosen["binary_cross_entropy", "sigmoid"] == "sigmoid_binary_cross_entropy"
+    assert chosen["poisson", "exp"] == "exp_poisson"
     assert {chosen["mse", a] for a in ACTIVATIONS if a not in ("sigmoid", "softmax")} == {"mse"}
     assert output_rule(_Quartic(), ACTIVATIONS["tanh"]).name == "general"
 

@@ -404,10 +404,12 @@ def test_every_activation_loss_accuracy_rule_and_sgd_variant_has_a_kernel_code()
         kernels.SOFTPLUS: "softplus",
         kernels.IDENTITY: "identity",
         kernels.SOFTMAX: "softmax",
+        kernels.EXP: "exp",
     }
     assert all(kernels.ACTIVATIONS[code] == name for code, name in names.items())
     losses = {kernels.MSE: "mse", kernels.CROSS_ENTROPY: "cross_entropy"}
     losses[kernels.BINARY_CROSS_ENTROPY] = "binary_cross_entropy"
+    losses[kernels.POISSON] = "poisson"
     assert all(kernels.LOSSES[code] == name for code, name in losses.items())
     rules = {kernels.THRESHOLD: "threshold", kernels.ARGMAX: "argmax", kernels.NO_ACCURACY: None}
     assert all(kernels.ACCURACY_RULES[code] == rule for code, rule in rules.items())

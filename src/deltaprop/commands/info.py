@@ -52,6 +52,7 @@ def run(args: argparse.Namespace) -> int:
     else:
         print("digest: none (written before deltaprop sealed its files: not verifiable)")
     meta = net.metadata
+    _print_estimator(meta.get("sklearn"))
     for key in ("task", "dataset", "class_names", "created"):
         if meta.get(key) is not None:
             value = meta[key]
@@ -63,3 +64,17 @@ def run(args: argparse.Namespace) -> int:
         text = json.dumps(value) if isinstance(value, (dict, list)) else str(value)
         print(f"training {shown(key.replace('_', ' '))}: {shown(text)}")
     return 0
+
+
+def _print_estimator(entry: object) -> None:
+    """The scikit-learn estimator an ``est.save`` file holds (deltaprop.sklearn.load reads it)."""
+    if not isinstance(entry, dict) or not isinstance(entry.get("params"), dict):
+        return
+    params = entry["params"]
+    shown = ", ".join(
+        f"{k}={params[k]!r}" for k in ("solver", "activation", "alpha", "loss") if k in params
+    )
+    print(f"scikit-learn estimator: deltaprop.sklearn.{entry.get('estimator')}({shown})")
+    fitted = entry.get("fitted") or {}
+    if "n_iter_" in fitted and "loss_" in fitted:
+        print(f"fitted: {fitted['n_iter_']} iterations, loss {fitted['loss_']}")

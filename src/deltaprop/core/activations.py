@@ -8,10 +8,12 @@ backward pass only needs the activations the forward pass already kept.
 Softmax is not element-wise: its derivative is a Jacobian, so it is only used on the output layer,
 where each loss in :mod:`deltaprop.core.losses` knows how to turn dE/do into the output deltas.
 
-All functions avoid overflow: exponentials are only ever taken of non-positive numbers, so
-``sigmoid(±1000)`` is exactly 0 or 1 and ``softmax`` of rows offset by 1e4 is exact. Underflow to
-zero (for example ``exp(-1000)``) is the correctly rounded answer and is expected; the network runs
-its passes under ``np.errstate(under="ignore")``.
+All functions but ``exp`` avoid overflow: exponentials are only ever taken of non-positive
+numbers, so ``sigmoid(±1000)`` is exactly 0 or 1 and ``softmax`` of rows offset by 1e4 is exact.
+Underflow to zero (for example ``exp(-1000)``) is the correctly rounded answer and is expected;
+the network runs its passes under ``np.errstate(under="ignore")``. ``exp`` (the output of
+Poisson regression, as scikit-learn's MLPRegressor has it) is e^a itself and overflows to inf
+above a ≈ 709, the correctly rounded answer; training reports that as divergence.
 """
 
 from __future__ import annotations
@@ -104,6 +106,15 @@ def softplus_derivative(z: Array) -> Array:
     return -np.expm1(-z)
 
 
+def exp(a: Array) -> Array:
+    return np.exp(a)
+
+
+def exp_derivative(z: Array) -> Array:
+    # h'(a) = e^a = z
+    return z.copy()
+
+
 def identity(a: Array) -> Array:
     return a
 
@@ -157,6 +168,7 @@ ACTIVATIONS: dict[str, Activation] = {
         ),
         Activation("softplus", softplus, softplus_derivative, "log(1+e^a)", "1-e^-z"),
         Activation("identity", identity, identity_derivative, "a", "1"),
+        Activation("exp", exp, exp_derivative, "e^a", "z"),
         Activation(
             "softmax",
             softmax,

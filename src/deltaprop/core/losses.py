@@ -12,11 +12,16 @@ Every loss is defined per example and averaged over the examples of a batch:
     mse                    E = ½ Σ_k (t_k - o_k)²          (any output activation)
     cross_entropy          E = -Σ_k t_k log o_k            (softmax outputs)
     binary_cross_entropy   E = -Σ_k [t_k log o_k + (1 - t_k) log(1 - o_k)]   (sigmoid outputs)
+    poisson                E = Σ_k [t_k log(t_k / o_k) - t_k + o_k]        (exp outputs)
 
 Note that PyTorch's ``MSELoss`` is the mean of (t - o)² over examples *and* outputs, so
 deltaprop's mse equals ``MSELoss() * n_outputs / 2``. Cross-entropy matches
 ``CrossEntropyLoss`` on the logits; binary cross-entropy matches ``BCEWithLogitsLoss`` times the
 number of outputs (deltaprop sums over outputs, PyTorch averages).
+
+poisson is the Poisson deviance of scikit-learn's ``MLPRegressor(loss="poisson")`` (its
+``poisson_loss``, the term t log t - t included so that a perfect fit has E = 0), for counts
+t >= 0 predicted by o = e^a.
 
 Losses computed from probabilities at o = 0 or 1 can be infinite even where the network's
 loss is finite, so the network passes the net inputs ``a`` too and the cross-entropies are taken
@@ -130,8 +135,25 @@ class BinaryCrossEntropy(Loss):
         return t - o
 
 
+class PoissonDeviance(Loss):
+    def __init__(self) -> None:
+        super().__init__(
+            "poisson", "E = Σ_k [t_k log(t_k / o_k) - t_k + o_k]", requires_activation="exp"
+        )
+
+    def per_example(self, o: Array, t: Array, a: Array | None = None) -> Array:
+        # From o, as scikit-learn's poisson_loss writes it (0 log 0 = 0).
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return (_xlogy(t, t / o) - t + o).sum(axis=1)
+
+    def output_delta(self, o: Array, t: Array, activation: Activation) -> Array:
+        # -∂E/∂o_k = t_k / o_k - 1 and h'(a_k) = o_k: δ_k = t_k - o_k.
+        return t - o
+
+
 LOSSES: dict[str, Loss] = {
-    loss.name: loss for loss in (MeanSquaredError(), CrossEntropy(), BinaryCrossEntropy())
+    loss.name: loss
+    for loss in (MeanSquaredError(), CrossEntropy(), BinaryCrossEntropy(), PoissonDeviance())
 }
 ALIASES = {
     "squared_error": "mse",
@@ -210,6 +232,11 @@ def prepare_targets(loss: Loss, T: object, n_examples: int, n_outputs: int, dtyp
                 f"{loss.name} targets must be probabilities in [0, 1]. "
                 f"Received values from {T.min()!r} to {T.max()!r}"
             )
+    if loss.name == "poisson" and np.any(T < 0):
+        raise ValueError(
+            "poisson targets must be counts or rates >= 0. "
+            f"Received values from {T.min()!r} to {T.max()!r}"
+        )
     if loss.name == "cross_entropy":
         return _distribution_rows(T, dtype)
     return np.asarray(T, dtype=dtype)

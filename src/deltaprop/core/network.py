@@ -12,13 +12,18 @@ Backpropagation computes a delta for every unit, δ_j = -∂E/∂a_j:
 and the gradient of the error, for one example, is ∂E/∂w_ji = -δ_j z_i, so gradient descent with
 step η is the seed's update w_ji ← w_ji + η δ_j z_i. Over a batch, rows are examples: the deltas
 of a layer form a matrix Δ (n, n_out), and ∂E/∂W = -Δᵀ Z_prev / n, the batch mean.
+
+The inputs X may be a SciPy sparse matrix or array (CSR, as :meth:`FeedForward.check_inputs`
+makes it): only the first layer reads X, in two products, X Wᵀ forward and (Xᵀ Δ)ᵀ for ∂E/∂W,
+which SciPy computes on the sparse matrix itself; X is never made dense.
 """
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -91,6 +96,34 @@ class ForwardPass(NamedTuple):
     @property
     def output(self) -> Array:
         return self.z[-1]
+
+
+def is_sparse(X: object) -> bool:
+    """Whether X is a SciPy sparse matrix or array. SciPy is not imported for the question: X
+    cannot be one unless someone has imported scipy.sparse already."""
+    sparse = sys.modules.get("scipy.sparse")
+    return sparse is not None and bool(sparse.issparse(X))
+
+
+def check_sparse_inputs(X: Any, n_features: int, dtype: np.dtype, name: str = "X") -> Any:
+    """A sparse X as CSR of ``dtype`` with ``n_features`` columns (the rows of CSR are what
+    batches slice), or ValueError as :func:`deltaprop.core.validation.check_inputs` words it."""
+    shape = X.shape
+    if len(shape) != 2:
+        raise ValueError(f"{name} must be 2-D, (n_examples, {n_features}). Received: shape {shape}")
+    if shape[0] == 0:
+        raise ValueError(f"{name} is empty (0 rows); expected at least one example")
+    if shape[1] != n_features:
+        raise ValueError(
+            f"{name} has {shape[1]} columns but the network has {n_features} inputs. "
+            f"Expected shape (n_examples, {n_features}). Received: shape {shape}"
+        )
+    if X.dtype.kind not in "biuf":
+        raise ValueError(f"{name} must hold real numbers; received a sparse {X.dtype} matrix")
+    csr = X.tocsr().astype(dtype, copy=False)
+    if not np.isfinite(csr.data).all():
+        raise ValueError(f"{name} (sparse) contains NaN or inf; expected finite numbers")
+    return csr
 
 
 def _dtype_of(dtype: object) -> np.dtype:
@@ -336,6 +369,8 @@ class FeedForward:
 
     # ---------------------------------------------------------------- checks
     def check_inputs(self, X: object, name: str = "X") -> Array:
+        if is_sparse(X):
+            return check_sparse_inputs(X, self.n_inputs, self.dtype, name)
         return check_inputs(X, self.n_inputs, self.dtype, name)
 
     def check_targets(self, T: object, n_examples: int, name: str = "T") -> Array:
@@ -444,8 +479,12 @@ class FeedForward:
             factor = penalty_factor(self.penalty_scale, total)
         grads = []
         for i, delta in enumerate(deltas):
-            # ∂E/∂w_ji = -δ_j z_i, averaged over the batch: -Δᵀ Z_prev / n
-            dW = delta.T @ fp.z[i]
+            # ∂E/∂w_ji = -δ_j z_i, averaged over the batch: -Δᵀ Z_prev / n; for sparse inputs
+            # (Xᵀ Δ)ᵀ, a product SciPy takes on the sparse matrix.
+            if i == 0 and is_sparse(fp.z[0]):
+                dW = np.ascontiguousarray((fp.z[0].T @ delta).T)
+            else:
+                dW = delta.T @ fp.z[i]
             dW *= -1.0 / n
             db = delta.sum(axis=0)
             db *= -1.0 / n

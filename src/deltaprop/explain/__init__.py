@@ -32,8 +32,9 @@ the example); ``applied`` (bool: whether the caller's network was updated); ``hi
 - ``index`` (1 = first layer after the inputs), ``role`` ("hidden" or "output"),
   ``activation``;
 - ``delta_rule``: which formula gave δ: "sigmoid_mse" (the seed's o(1 − o)(t − o)),
-  "mse" ((t − o) h'(a)), "softmax_mse", "softmax_cross_entropy" and
-  "sigmoid_binary_cross_entropy" (both t − o), "general", or "hidden" (h'(a_j) Σ_k δ_k w_kj);
+  "mse" ((t − o) h'(a)), "softmax_mse", "softmax_cross_entropy",
+  "sigmoid_binary_cross_entropy" and "exp_poisson" (all t − o), "general", or "hidden"
+  (h'(a_j) Σ_k δ_k w_kj);
   ``delta_formula``: that formula as text;
 - per unit j: ``a`` (net input), ``z`` (output), ``h_prime`` (h'(a_j); null for softmax),
   ``backprop`` (Σ_k δ_k w_kj; null for the output layer), ``delta`` (δ_j);

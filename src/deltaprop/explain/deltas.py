@@ -16,7 +16,13 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from deltaprop.core.activations import Activation
-from deltaprop.core.losses import BinaryCrossEntropy, CrossEntropy, Loss, MeanSquaredError
+from deltaprop.core.losses import (
+    BinaryCrossEntropy,
+    CrossEntropy,
+    Loss,
+    MeanSquaredError,
+    PoissonDeviance,
+)
 from deltaprop.core.notation import Style
 from deltaprop.explain.controls import mask_factor
 from deltaprop.explain.formulas import Eq, derivative_factor
@@ -191,12 +197,14 @@ class CancellingRule(GeneralRule):
         return [self.general_line(s), f"{dk} = {tk}{s.minus}{ok}"]
 
     def notes(self, s: Style) -> list[str]:
-        what = (
-            s.text("The softmax's Jacobian")
-            if self.activation == "softmax"
-            else s.text("The sigmoid's derivative ")
-            + s.math(f"{s.fn('sigmoid')}'(a) = o(1{s.minus}o)")
-        )
+        if self.activation == "softmax":
+            what = s.text("The softmax's Jacobian")
+        elif self.activation == "exp":
+            what = s.text("The exponential's derivative ") + s.math(f"({s.exp('a')})' = o")
+        else:
+            what = s.text("The sigmoid's derivative ") + s.math(
+                f"{s.fn('sigmoid')}'(a) = o(1{s.minus}o)"
+            )
         return [
             what
             + s.text(" cancels the denominators of ")
@@ -223,6 +231,7 @@ OUTPUT_RULES: tuple[GeneralRule, ...] = (
     SoftmaxSquaredErrorRule(),
     CancellingRule("softmax_cross_entropy", CrossEntropy, "softmax"),
     CancellingRule("sigmoid_binary_cross_entropy", BinaryCrossEntropy, "sigmoid"),
+    CancellingRule("exp_poisson", PoissonDeviance, "exp"),
     SquaredErrorRule(),
     GeneralRule(),
 )

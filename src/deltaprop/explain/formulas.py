@@ -53,6 +53,8 @@ def derivative_factor(
         return f"(1{s.minus}{s.exp(s.neg + sym)})", f"(1{s.minus}{s.exp(s.neg + s.p(z))})"
     if activation == "identity":
         return "", ""
+    if activation == "exp":  # h'(a) = e^a = z
+        return sym, n
     if activation in ("relu", "leaky_relu") or (activation == "elu" and z > 0):
         # A branch's constant, from the library's own derivative (where the slopes are defined).
         value = get_activation(activation).derivative(np.asarray([z], dtype=np.float64))[0]

@@ -1,8 +1,10 @@
 """What MLPClassifier and MLPRegressor share: parameters, the training loop, the weights.
 
-Training is ``Network.fit`` over the whole of ``max_iter`` epochs (one epoch for
-``partial_fit``), with scikit-learn's L2 term as the network's own penalty (``_engine``) and
-:class:`~._monitor.EpochMonitor` applying scikit-learn's end-of-epoch rules.
+The stochastic solvers train by ``Network.fit`` over the whole of ``max_iter`` epochs (one
+epoch for ``partial_fit``; sample weights included), with scikit-learn's L2 term as the
+network's own penalty (``_engine``) and :class:`~._monitor.EpochMonitor` applying
+scikit-learn's end-of-epoch rules; ``solver="lbfgs"`` (:mod:`._lbfgs`) minimises scikit-learn's
+weighted objective (:func:`~._weighted.objective`) over the whole training set.
 """
 
 from __future__ import annotations
@@ -23,22 +25,30 @@ from deltaprop.errors import TrainingDivergedError
 from deltaprop.model import Network
 from deltaprop.optim.optimizers import Optimizer
 from deltaprop.sklearn._engine import SOLVERS, make_optimizer, network_penalty
+from deltaprop.sklearn._file import EstimatorFile
+from deltaprop.sklearn._inputs import as_dtype, batch_size_for, checked_weights, engine_for
+from deltaprop.sklearn._layout import SklearnLayout
+from deltaprop.sklearn._lbfgs import fit_lbfgs
 from deltaprop.sklearn._monitor import EpochMonitor, HoldOut
-from deltaprop.train.engines.choose import engine_for_size
 
 # scikit-learn's activation names -> deltaprop's.
 HIDDEN_ACTIVATIONS = {"identity": "identity", "logistic": "sigmoid", "tanh": "tanh", "relu": "relu"}
 # deltaprop's output activation -> scikit-learn's name for out_activation_.
-_SKLEARN_OUTPUT_NAMES = {"softmax": "softmax", "sigmoid": "logistic", "identity": "identity"}
+_SKLEARN_OUTPUT_NAMES = {
+    "softmax": "softmax",
+    "sigmoid": "logistic",
+    "identity": "identity",
+    "exp": "exp",
+}
 
 
-class BaseMLP(BaseEstimator, ABC):
+class BaseMLP(SklearnLayout, EstimatorFile, BaseEstimator, ABC):
     """Base class of the estimators; use MLPClassifier or MLPRegressor."""
 
     _parameter_constraints: dict = {
         "hidden_layer_sizes": ["array-like", Interval(Integral, 1, None, closed="left")],
         "activation": [StrOptions(set(HIDDEN_ACTIVATIONS))],
-        "solver": [StrOptions(set(SOLVERS))],
+        "solver": [StrOptions({*SOLVERS, "lbfgs"})],
         "alpha": [Interval(Real, 0, None, closed="left")],
         "batch_size": [StrOptions({"auto"}), Interval(Integral, 1, None, closed="left")],
         "learning_rate": [StrOptions({"constant", "invscaling", "adaptive"})],
@@ -61,6 +71,7 @@ class BaseMLP(BaseEstimator, ABC):
             Interval(Integral, 1, None, closed="left"),
             Options(Real, {np.inf}),
         ],
+        "max_fun": [Interval(Integral, 1, None, closed="left")],
     }
 
     @abstractmethod
@@ -88,6 +99,7 @@ class BaseMLP(BaseEstimator, ABC):
         beta_2: float,
         epsilon: float,
         n_iter_no_change: int | float,
+        max_fun: int,
     ) -> None:
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
@@ -111,6 +123,7 @@ class BaseMLP(BaseEstimator, ABC):
         self.beta_2 = beta_2
         self.epsilon = epsilon
         self.n_iter_no_change = n_iter_no_change
+        self.max_fun = max_fun
 
     # ------------------------------------------------------------ what subclasses define
     @abstractmethod
@@ -128,8 +141,11 @@ class BaseMLP(BaseEstimator, ABC):
         """(deltaprop output activation, deltaprop loss) for the targets seen."""
 
     @abstractmethod
-    def _validation_score(self, X_val: np.ndarray, y_val: np.ndarray) -> float:
-        """The early-stopping score (accuracy or R²) of the network as it is now."""
+    def _validation_score(
+        self, X_val: np.ndarray, y_val: np.ndarray, weights: np.ndarray | None
+    ) -> float:
+        """The early-stopping score (accuracy or R², weighted by ``weights`` when given) of
+        the network as it is now."""
 
     def _loss_divisor(self) -> int:
         """What deltaprop's loss is divided by to give scikit-learn's."""
@@ -138,45 +154,6 @@ class BaseMLP(BaseEstimator, ABC):
     def _stratify(self, y: np.ndarray) -> np.ndarray | None:
         """Labels to stratify the early-stopping split by, or None."""
         return None
-
-    # ------------------------------------------------------------ weights, sklearn's layout
-    def _fitted_network(self) -> Network:
-        net = self.__dict__.get("network_")
-        if net is None:
-            raise AttributeError(f"This {type(self).__name__} is not fitted yet; call fit first.")
-        return net
-
-    @property
-    def coefs_(self) -> list[np.ndarray]:
-        """Weight matrices in scikit-learn's layout, (n_in, n_out): transposed *views* of
-        ``network_.layers[i].W`` (deltaprop's (n_out, n_in)), so writing into them changes
-        the network."""
-        return [layer.W.T for layer in self._fitted_network().layers]
-
-    @coefs_.setter
-    def coefs_(self, values: list[np.ndarray]) -> None:
-        self._assign("coefs_", values, [layer.W.T for layer in self._fitted_network().layers])
-
-    @property
-    def intercepts_(self) -> list[np.ndarray]:
-        """Bias vectors, ``network_.layers[i].b`` itself."""
-        return [layer.b for layer in self._fitted_network().layers]
-
-    @intercepts_.setter
-    def intercepts_(self, values: list[np.ndarray]) -> None:
-        self._assign("intercepts_", values, self.intercepts_)
-
-    @staticmethod
-    def _assign(name: str, values: list[np.ndarray], targets: list[np.ndarray]) -> None:
-        arrays = [np.asarray(v) for v in values]
-        shapes = [t.shape for t in targets]
-        if [a.shape for a in arrays] != shapes:
-            raise ValueError(
-                f"{name} must be {len(shapes)} arrays of shapes {shapes}. "
-                f"Received: shapes {[a.shape for a in arrays]}"
-            )
-        for target, value in zip(targets, arrays):
-            target[...] = value
 
     # ------------------------------------------------------------ training
     def _hidden_sizes(self) -> list[int]:
@@ -197,14 +174,18 @@ class BaseMLP(BaseEstimator, ABC):
                 f"Received: early_stopping={self.early_stopping!r}"
             )
 
-    def _fit(self, X: object, y: object, incremental: bool) -> BaseMLP:
-        X, T, hold_out = self._prepare_fit(X, y, incremental)
+    def _fit(
+        self, X: object, y: object, incremental: bool, sample_weight: object = None
+    ) -> BaseMLP:
+        X, T, weights, hold_out = self._prepare_fit(X, y, incremental, sample_weight)
+        network_penalty(self.network_, self.solver, self.alpha)
+        if self.solver == "lbfgs":
+            self._fit_lbfgs(X, T, weights)
+            return self
         n_train = X.shape[0]
-        batch_size = self._batch_size(n_train)
+        batch_size = batch_size_for(self.batch_size, n_train)
         epochs = 1 if incremental else self.max_iter
         self.n_iter_ = 0
-        optimizer = self._optimizer
-        network_penalty(self.network_, self.solver, self.alpha)
         monitor = EpochMonitor(
             self,
             self._optimizer,
@@ -216,22 +197,21 @@ class BaseMLP(BaseEstimator, ABC):
             incremental=incremental,
         )
         try:
-            self.network_.fit(
-                X,
-                T,
-                optimizer=optimizer,
-                epochs=epochs,
-                batch_size=batch_size,
-                shuffle=self.shuffle,
-                callbacks=[monitor],
-                accuracy=False,
-                engine=_engine_for(self.network_, n_train, epochs, batch_size),
-            )
+            self._train(X, T, weights, epochs, batch_size, monitor)
         except TrainingDivergedError as exc:
-            raise ValueError(
-                "Solver produced non-finite parameter weights. The input data may contain "
-                f"large values and need to be preprocessed. ({exc})"
-            ) from exc
+            if not self.early_stopping:
+                raise ValueError(
+                    "Solver produced non-finite parameter weights. The input data may contain "
+                    f"large values and need to be preprocessed. ({exc})"
+                ) from exc
+            # scikit-learn trains on with NaN weights and keeps the best epoch's; deltaprop
+            # stops at the step that diverged and keeps them too, and says so.
+            warnings.warn(
+                f"Training diverged ({exc}); the weights of the best validation score "
+                f"({self.best_validation_score_!r}) are kept.",
+                ConvergenceWarning,
+                stacklevel=4,
+            )
         except KeyboardInterrupt:
             warnings.warn("Training interrupted by user.", stacklevel=4)
         finally:
@@ -249,12 +229,55 @@ class BaseMLP(BaseEstimator, ABC):
                 np.copyto(param, best)
         return self
 
+    def _fit_lbfgs(self, X: object, T: np.ndarray, weights: np.ndarray | None) -> None:
+        self.n_iter_, self.loss_ = fit_lbfgs(
+            self.network_,
+            X,
+            T,
+            weights,
+            loss_divisor=self._loss_divisor(),
+            max_iter=self.max_iter,
+            max_fun=self.max_fun,
+            tol=float(self.tol),
+            verbose=self.verbose,
+        )
+        if not all(np.isfinite(p).all() for p in self.network_.parameters()):
+            raise ValueError(
+                "Solver produced non-finite parameter weights. The input data may contain "
+                "large values and need to be preprocessed."
+            )
+
+    def _train(
+        self,
+        X: object,
+        T: np.ndarray,
+        weights: np.ndarray | None,
+        epochs: int,
+        batch_size: int,
+        monitor: EpochMonitor,
+    ) -> None:
+        """The stochastic solvers' epochs: ``Network.fit`` (sample weights included)."""
+        self.network_.fit(
+            X,
+            T,
+            sample_weight=weights,
+            optimizer=self._optimizer,
+            epochs=epochs,
+            batch_size=batch_size,
+            shuffle=self.shuffle,
+            callbacks=[monitor],
+            accuracy=False,
+            engine=engine_for(self.network_, X, epochs, batch_size),
+        )
+
     def _prepare_fit(
-        self, X: object, y: object, incremental: bool
-    ) -> tuple[np.ndarray, np.ndarray, HoldOut | None]:
-        """(X, T, hold-out) checked, in the network's dtype; the network made (or checked, to
-        continue it) and the optimizer made (unless partial_fit continues with it)."""
+        self, X: object, y: object, incremental: bool, sample_weight: object
+    ) -> tuple[object, np.ndarray, np.ndarray | None, HoldOut | None]:
+        """(X, T, sample weights, hold-out) checked, in the network's dtype (X dense or
+        CSR); the network made (or checked, to continue it) and the optimizer made (unless
+        partial_fit continues with it)."""
         hidden = self._hidden_sizes()
+        weights = checked_weights(sample_weight, X)
         first_pass = not hasattr(self, "network_") or (not self.warm_start and not incremental)
         X, y = self._validate_input(X, y, incremental, reset=first_pass)
         T = self._encode_targets(y)
@@ -270,19 +293,22 @@ class BaseMLP(BaseEstimator, ABC):
         else:
             self._check_continuation(hidden, T.shape[1])
             dtype = self.network_.dtype
-        X = np.asarray(X, dtype=dtype)
+        X = as_dtype(X, dtype)
         T = np.asarray(T, dtype=dtype)
+        if weights is not None:
+            weights = np.asarray(weights, dtype=dtype)
 
         hold_out = None
-        if self.early_stopping:
-            X, T, X_val, y_val = self._split(X, T, y, rs)
-            hold_out = HoldOut(X_val, y_val, self._validation_score)
+        stochastic = self.solver != "lbfgs"
+        if self.early_stopping and stochastic:
+            X, T, weights, hold_out = self._split(X, T, y, weights, rs)
         if first_pass:
             self._initialize(X.shape[1], hidden, T.shape[1], dtype, seed)
-        self._prepare_monitoring()
-        if not incremental or not hasattr(self, "_optimizer"):
-            self._optimizer = self._make_optimizer()
-        return X, T, hold_out
+        if stochastic:
+            self._prepare_monitoring()
+            if not incremental or not hasattr(self, "_optimizer"):
+                self._optimizer = self._make_optimizer()
+        return X, T, weights, hold_out
 
     def _make_optimizer(self) -> Optimizer:
         return make_optimizer(
@@ -318,17 +344,24 @@ class BaseMLP(BaseEstimator, ABC):
         self.out_activation_ = _SKLEARN_OUTPUT_NAMES[output_activation]
         self.n_iter_ = 0
         self.t_ = 0
-        self.loss_curve_: list[float] = []
-        self._no_improvement_count = 0
         self._best_params = [p.copy() for p in self.network_.parameters()]
-        self.validation_scores_: list[float] | None = None
-        self.best_validation_score_: float | None = None
-        self.best_loss_: float | None = None
+        # The stochastic solvers' attributes; "lbfgs" has none of them, as in scikit-learn.
+        for name in ("loss_curve_", "validation_scores_", "best_validation_score_", "best_loss_"):
+            self.__dict__.pop(name, None)
 
     def _prepare_monitoring(self) -> None:
         # As scikit-learn: best_loss_ is None under early stopping, validation_scores_ None
         # without it. Set here rather than only at initialisation so that a warm start may
-        # switch early stopping on or off.
+        # switch early stopping on or off (or from "lbfgs" to a stochastic solver).
+        if not hasattr(self, "_no_improvement_count"):  # an estimator loaded from a file
+            self._no_improvement_count = 0
+            self._best_params = [p.copy() for p in self.network_.parameters()]
+        if not hasattr(self, "loss_curve_"):
+            self.loss_curve_: list[float] = []
+            self._no_improvement_count = 0
+            self.validation_scores_: list[float] | None = None
+            self.best_validation_score_: float | None = None
+            self.best_loss_: float | None = None
         if self.early_stopping:
             if self.validation_scores_ is None:
                 self.validation_scores_ = []
@@ -344,52 +377,55 @@ class BaseMLP(BaseEstimator, ABC):
         net = self.network_
         sizes = [net.n_inputs, *hidden, n_outputs]
         activation = HIDDEN_ACTIVATIONS[self.activation]
-        if net.sizes != sizes or (hidden and net.layers[0].activation.name != activation):
+        output = self._output_layer()[0]
+        if (
+            net.sizes != sizes
+            or (hidden and net.layers[0].activation.name != activation)
+            or net.layers[-1].activation.name != output
+        ):
             raise ValueError(
                 "warm_start and partial_fit continue training the fitted network, of layer "
-                f"sizes {net.sizes} and hidden activation {net.layers[0].activation.name!r}; "
+                f"sizes {net.sizes}, hidden activation {net.layers[0].activation.name!r} and "
+                f"output activation {net.layers[-1].activation.name!r}; "
                 f"hidden_layer_sizes={self.hidden_layer_sizes!r}, "
                 f"activation={self.activation!r} and these targets ask for layer sizes "
-                f"{sizes}. Set warm_start=False to fit a new network."
+                f"{sizes} and output activation {output!r}. Set warm_start=False to fit a new "
+                "network."
             )
 
     def _split(
-        self, X: np.ndarray, T: np.ndarray, y: np.ndarray, rs: np.random.RandomState
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        X_train, X_val, T_train, _, _, y_val = train_test_split(
-            X,
-            T,
-            y,
-            random_state=rs,
-            test_size=self.validation_fraction,
-            stratify=self._stratify(y),
+        self,
+        X: object,
+        T: np.ndarray,
+        y: np.ndarray,
+        weights: np.ndarray | None,
+        rs: np.random.RandomState,
+    ) -> tuple[object, np.ndarray, np.ndarray | None, HoldOut]:
+        """scikit-learn's early-stopping split (train_test_split from ``rs``, stratified as
+        :meth:`_stratify` says, the weights split with the examples): the training part and
+        the hold-out, scored with the validation part of the weights."""
+        arrays = [X, T, y] + ([weights] if weights is not None else [])
+        parts = train_test_split(
+            *arrays, random_state=rs, test_size=self.validation_fraction, stratify=self._stratify(y)
         )
+        X_train, X_val, T_train, _, _, y_val = parts[:6]
+        w_train, w_val = parts[6:] if weights is not None else (None, None)
         if X_val.shape[0] < 2:
             raise ValueError(
                 "The validation set is too small. Increase 'validation_fraction' or the size "
                 f"of your dataset. Received: validation_fraction={self.validation_fraction!r} "
-                f"of {X.shape[0]} samples leaves {X_val.shape[0]} for validation"
+                f"of {X.shape[0]} samples leaves {X_val.shape[0]} for validation"  # type: ignore[attr-defined]
             )
-        return X_train, T_train, X_val, y_val
-
-    def _batch_size(self, n_samples: int) -> int:
-        if self.batch_size == "auto":
-            return min(200, n_samples)
-        if self.batch_size > n_samples:
-            warnings.warn(
-                "Got `batch_size` less than 1 or larger than sample size. It is going to be "
-                f"clipped. Received: batch_size={self.batch_size!r} for {n_samples} samples",
-                stacklevel=3,
-            )
-        return min(int(self.batch_size), n_samples)
+        return X_train, T_train, w_train, HoldOut(X_val, y_val, w_val, self._validation_score)
 
     # ------------------------------------------------------------ prediction
     def _forward(self, X: object) -> np.ndarray:
-        """The network's outputs for X, after scikit-learn's checks."""
+        """The network's outputs for X (dense, or sparse CSR/CSC), after scikit-learn's
+        checks."""
         check_is_fitted(self)
-        X = validate_data(self, X, reset=False)
+        X = validate_data(self, X, accept_sparse=["csr", "csc"], reset=False)
         net = self.network_
-        return net.forward(np.asarray(X, dtype=net.dtype)).output
+        return net.forward(as_dtype(X, net.dtype)).output
 
     def to_onnx(self, path: object = None, **kwargs: object) -> object:
         """The fitted estimator as an ONNX model by skl2onnx (see
@@ -406,6 +442,12 @@ class BaseMLP(BaseEstimator, ABC):
         return bool(np.isfinite(outputs).all())
 
 
-def _engine_for(net: Network, n_examples: int, epochs: int, batch_size: int) -> str:
-    """The engine for a fit, by :func:`~deltaprop.train.engines.choose.engine_for_size`."""
-    return engine_for_size(net, n_examples, epochs, batch_size)
+def stochastic_solver(est: BaseMLP) -> bool:
+    """True for a stochastic solver; AttributeError for "lbfgs", which hides ``partial_fit``
+    (``available_if``), as in scikit-learn."""
+    if est.solver == "lbfgs":
+        raise AttributeError(
+            "partial_fit is only available for stochastic optimizers. "
+            f"{est.solver} is not stochastic."
+        )
+    return True

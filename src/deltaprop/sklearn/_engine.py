@@ -15,7 +15,8 @@ from __future__ import annotations
 
 from deltaprop.core.network import FeedForward
 from deltaprop.core.regularization import check_penalty
-from deltaprop.optim.optimizers import SGD, Adagrad, Adam, AdamW, Optimizer, RMSprop
+from deltaprop.optim.optimizers import SGD, Adagrad, AdamW, Optimizer, RMSprop
+from deltaprop.sklearn._adam import SklearnAdam
 
 __all__ = ["make_optimizer", "network_penalty", "SOLVERS"]
 
@@ -38,8 +39,8 @@ def make_optimizer(
     sgd: SGD(momentum, nesterov); scikit-learn's velocity v ← μv − ηg holds steps where
         torch's buffer holds gradients: the updates are equal while η is constant and differ
         only after "invscaling" or "adaptive" change η.
-    adam: Adam(betas=(beta_1, beta_2), eps=epsilon); torch adds ε after bias-correcting √v,
-        scikit-learn before (an ε larger by 1/√(1 − β₂ᵗ)), a difference of order ε.
+    adam: scikit-learn's own Adam rule (:class:`~._adam.SklearnAdam`, its ε placement), so
+        that the steps equal scikit-learn's; deltaprop's Adam is torch's.
     rmsprop, adagrad: learning_rate_init and epsilon; their other settings are torch's
         defaults (RMSprop α = 0.99, no momentum).
     adamw: AdamW with alpha as its decoupled decay of the weights (not the biases).
@@ -51,7 +52,7 @@ def make_optimizer(
         # step with momentum 0 is the plain step.
         inner = SGD(lr=lr, momentum=momentum, nesterov=bool(nesterovs_momentum and momentum > 0))
     elif solver == "adam":
-        inner = Adam(lr=lr, betas=(beta_1, beta_2), eps=epsilon)
+        inner = SklearnAdam(lr=lr, betas=(beta_1, beta_2), eps=epsilon)
     elif solver == "adamw":
         inner = AdamW(
             lr=lr, betas=(beta_1, beta_2), eps=epsilon, weight_decay=alpha, decay_biases=False

@@ -27,9 +27,10 @@ _MIN_ADAPTIVE_LR = 1e-6
 class HoldOut(NamedTuple):
     """The early-stopping hold-out, and how the estimator scores the network on it."""
 
-    X: np.ndarray
+    X: object  # dense, or sparse CSR
     y: np.ndarray
-    score: Callable[[np.ndarray, np.ndarray], float]  # accuracy or R² of the network now
+    weights: np.ndarray | None  # the validation part of sample_weight
+    score: Callable[[object, np.ndarray, np.ndarray | None], float]  # accuracy or R² now
 
 
 class EpochMonitor(Callback):
@@ -128,7 +129,8 @@ class EpochMonitor(Callback):
             if est.loss_curve_[-1] < est.best_loss_:
                 est.best_loss_ = est.loss_curve_[-1]
             return
-        score = self.hold_out.score(self.hold_out.X, self.hold_out.y)
+        hold_out = self.hold_out
+        score = hold_out.score(hold_out.X, hold_out.y, hold_out.weights)
         est.validation_scores_.append(score)
         if est.verbose:
             print(f"Validation score: {score:f}")

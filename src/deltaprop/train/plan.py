@@ -18,7 +18,7 @@ from numbers import Integral
 import numpy as np
 
 from deltaprop.core.losses import accuracy_rule
-from deltaprop.core.network import FeedForward
+from deltaprop.core.network import FeedForward, is_sparse
 from deltaprop.core.regularization import check_sample_weight
 from deltaprop.core.validation import check_fraction, check_in_dtype, check_positive_int
 from deltaprop.optim.optimizers import SGD, Optimizer, get_optimizer
@@ -150,6 +150,7 @@ class FitPlan:
             batch_checkpoints=self.batch_checkpoints,
             controls=self.controls(),
             iterable=self.stream is not None,
+            sparse_inputs=self.stream is None and is_sparse(self.X),
         )
 
     def checkpointer(self, engine: str) -> Checkpointer | None:

@@ -18,7 +18,8 @@ examples, the batch engine serves those. The online kernel has none of the train
 controls either (per-example weights, dropout, weight penalties, gradient clipping): "auto"
 trains those on the batch engine (one example per batch), and
 ``engine="online"`` refuses them. Step observers watch the reference engine's steps, so
-trainings with them run there. Without Numba the reference engine runs, for
+trainings with them run there, and so do trainings on sparse inputs (SciPy sparse matrices,
+which only Network.forward/backward multiply). Without Numba the reference engine runs, for
 ``engine="batch"`` too (what the batch engine would compute on NumPy alone); ``"online"``
 raises.
 """
@@ -144,20 +145,24 @@ def choose_engine(
     step_observers: Sequence[StepObserver] = (),
     controls: Sequence[str] = (),
     iterable: bool = False,
+    sparse_inputs: bool = False,
 ) -> str:
     """The engine a fit runs, "online", "batch" or "reference" (see the module docstring),
     for ``net`` trained with ``opt`` in batches of ``size``, with callbacks ``hooks``.
 
     ``batch_checkpoints``: checkpoints are written within epochs. ``controls``: the fit's
     training controls in words ("per-example weights", "gradient clipping"). ``iterable``:
-    the batches come from an iterable (an IterableSource), not arrays. Raises ValueError
-    when ``requested`` names an engine that cannot run this training.
+    the batches come from an iterable (an IterableSource), not arrays. ``sparse_inputs``:
+    the inputs are a SciPy sparse matrix. Raises ValueError when ``requested`` names an
+    engine that cannot run this training.
     """
     if requested not in ENGINES:
         raise ValueError(f"engine must be one of {ENGINES}. Received: engine={requested!r}")
     if requested == "reference":
         return "reference"
     problems = {"batch": _batch_problem(net, opt, step_observers)}
+    if sparse_inputs and problems["batch"] is None:
+        problems["batch"] = "the inputs are sparse; only the reference engine multiplies them"
     problems["online"] = problems["batch"] or _online_problem(
         net, opt, size, hooks, batch_checkpoints, controls, iterable
     )

@@ -47,10 +47,12 @@ def jit(fastmath: bool | set[str] = False, inline: str = "never"):
 # in, and Numba invalidates that cache only when this file changes. _check_codes (below, at
 # import) ties every code to its entry in core's tables, and tests/test_kernels.py checks that
 # every entry of those tables has a code.
-ACTIVATIONS = ("sigmoid", "tanh", "relu", "leaky_relu", "elu", "softplus", "identity", "softmax")
-SIGMOID, TANH, RELU, LEAKY_RELU, ELU, SOFTPLUS, IDENTITY, SOFTMAX = range(8)
-LOSSES = ("mse", "cross_entropy", "binary_cross_entropy")
-MSE, CROSS_ENTROPY, BINARY_CROSS_ENTROPY = range(3)
+ACTIVATIONS = (
+    "sigmoid", "tanh", "relu", "leaky_relu", "elu", "softplus", "identity", "softmax", "exp"
+)  # fmt: skip
+SIGMOID, TANH, RELU, LEAKY_RELU, ELU, SOFTPLUS, IDENTITY, SOFTMAX, EXP = range(9)
+LOSSES = ("mse", "cross_entropy", "binary_cross_entropy", "poisson")
+MSE, CROSS_ENTROPY, BINARY_CROSS_ENTROPY, POISSON = range(4)
 # core.losses.accuracy_rule's rules, after None: accuracy not measured.
 ACCURACY_RULES = (None, "threshold", "argmax")
 NO_ACCURACY, THRESHOLD, ARGMAX = range(3)
@@ -101,6 +103,8 @@ def activate(code, a, c):
         return a if a > zero else c[ALPHA] * math.expm1(a)
     if code == SOFTPLUS:
         return (a if (a >= zero or a != a) else zero) + math.log1p(math.exp(-abs(a)))
+    if code == EXP:
+        return math.exp(a)
     return a
 
 
@@ -120,6 +124,8 @@ def derivative(code, z, c):
         return one if z > zero else z + c[ALPHA]
     if code == SOFTPLUS:
         return -math.expm1(-z)
+    if code == EXP:
+        return z
     return one
 
 
@@ -168,6 +174,10 @@ def output_row(loss, act, a, o, t, delta, c):
         for k in range(n):
             value += t[k] * ((a[k] - top) - lse)
         value = -value
+    elif loss == POISSON:  # t log(t / o) - t + o, 0 log 0 = 0, from o as losses.py
+        for k in range(n):
+            tk = t[k]
+            value += (tk * math.log(tk / o[k]) if tk != zero else zero) - tk + o[k]
     else:  # binary cross-entropy: softplus(a) - t a
         for k in range(n):
             value += activate(SOFTPLUS, a[k], c) - t[k] * a[k]
@@ -234,6 +244,8 @@ def bias_activate(code, a, b, c):
         _bias_activate_as(ELU, a, b, c)
     elif code == SOFTPLUS:
         _bias_activate_as(SOFTPLUS, a, b, c)
+    elif code == EXP:
+        _bias_activate_as(EXP, a, b, c)
     else:
         _bias_activate_as(IDENTITY, a, b, c)
 
@@ -289,6 +301,8 @@ def backward_hidden(code, delta, z, db, c):
         _backward_hidden_as(ELU, delta, z, db, c)
     elif code == SOFTPLUS:
         _backward_hidden_as(SOFTPLUS, delta, z, db, c)
+    elif code == EXP:
+        _backward_hidden_as(EXP, delta, z, db, c)
     else:
         _backward_hidden_as(IDENTITY, delta, z, db, c)
 

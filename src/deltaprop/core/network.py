@@ -1,5 +1,9 @@
 """The feed-forward network: forwarding and backpropagation by the delta rule.
 
+Length: one class holds a network's maths (forwarding, the deltas, the gradients with the
+training controls' weights, dropout and penalty, the loss) and sparse inputs' first layer;
+split, the delta rule and its gradient would lose their one home.
+
 Notation (the seed's): unit j receives z_i from every unit i of the previous layer through the
 weight w_ji, stored as ``layer.W[j, i]``; its net input is a_j = Σ_i w_ji z_i + b_j and its
 activation z_j = h(a_j). The inputs are z^(0) = x; the outputs o are the last layer's z.

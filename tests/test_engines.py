@@ -29,14 +29,16 @@ def test_import_deltaprop_loads_none_of_the_heavy_modules():
     top = {name.split(".")[0] for name in loaded}
     assert "deltaprop" in top and "numpy" in top
     assert not top & {"numba", "llvmlite", "matplotlib", "sklearn", "torch", "scipy"}, top
-    assert not loaded & {"deltaprop.train.engines.kernels", "deltaprop.train.engines.online_kernel"}
+    kernels = {f"deltaprop.train.engines.{m}" for m in ("kernels", "online_kernel", "compiling")}
+    assert not loaded & kernels
 
 
 @pytest.fixture
 def without_numba(monkeypatch):
     """Make ``import numba`` fail as it does where Numba is not installed."""
     monkeypatch.setitem(sys.modules, "numba", None)
-    monkeypatch.delitem(sys.modules, "deltaprop.train.engines.kernels", raising=False)
+    for name in ("kernels", "compiling"):
+        monkeypatch.delitem(sys.modules, f"deltaprop.train.engines.{name}", raising=False)
     monkeypatch.setattr(loading, "_kernels", None)
 
 

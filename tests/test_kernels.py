@@ -430,3 +430,28 @@ def test_the_fused_kernels_read_the_optimizers_own_step_constants():
     assert k[kernels.A_STEP] == 0.01 / (1.0 - 0.8**3)
     assert k[kernels.A_DECAY] == 1.0 - 0.01 * 0.1
     assert dp.SGD(lr=0.2, momentum=0.5, dampening=0.25).step_constants() == (0.2, 0, 0.5, 0.75)
+
+
+# ------------------------------------------------------------------ compiled per configuration
+@pytest.mark.parametrize("name", ["relu", "tanh"])
+def test_kernels_specialised_to_one_activation_equal_their_general_form(name, monkeypatch):
+    """A fit's first configuration runs kernels compiled for its activation alone; later
+    ones the general form (compiling.Specialised). Both must give the same numbers."""
+    from deltaprop.train.engines import compiling, kernels
+
+    code, c = kernels.ACTIVATIONS.index(name), kernels.constants(np.float64)
+    rng = np.random.default_rng(0)
+    a, b, z = rng.normal(size=(5, 7)), rng.normal(size=7), rng.uniform(0.1, 0.9, size=(5, 7))
+    for kernel, args in (
+        (kernels.bias_activate, lambda: (a.copy(), b)),
+        (kernels.backward_hidden, lambda: (a.copy(), z, np.empty(7))),
+    ):
+        fresh = compiling.Specialised(kernel.general, kernel.bind, 1)
+        one, general = fresh.specialise(code), fresh.specialise(code + 1)
+        assert fresh.specialisations == 1 and fresh.specialise(code) is one
+        assert general.func is kernel.general  # past the limit: the general form, bound
+        x, y = args(), args()
+        one(*x, c)
+        kernel.general(code, *y, c)
+        for p, q in zip(x, y):
+            np.testing.assert_array_equal(p, q)

@@ -10,36 +10,21 @@ too. Arithmetic stays in the arrays' dtype: Numba would promote a float32 value 
 float64 literal to float64, so constants come in the array ``c`` (see ``constants``), already
 in the network's dtype, the way NumPy casts a Python float to float32 under NEP 50.
 
-Compilation is cached on disk (``cache=True``); where no cache directory is writable Numba
-refuses at decoration time, and the kernels are then compiled in memory instead.
+Compilation is cached on disk; where no cache directory is writable the kernels are compiled
+in memory instead (compiling.jit). The two kernels whose general form compiles a vectorised
+loop per activation, bias_activate and backward_hidden, are compiled for the fit's activation
+only (compiling.Specialised), the others in general form, once for every configuration.
 """
 
 from __future__ import annotations
 
 import math
 
-import numba
 import numpy as np
 
 from deltaprop.core import activations, losses
 from deltaprop.core.activations import ELU_ALPHA, LEAKY_RELU_SLOPE
-
-
-def jit(fastmath: bool | set[str] = False, inline: str = "never"):
-    """``numba.njit(cache=True)``, or uncached when there is nowhere to write the cache.
-
-    error_model="numpy": x / 0 gives inf or NaN as in NumPy (and the reference) instead of
-    raising ZeroDivisionError, and without that check on every division loops vectorise.
-    """
-    options = {"fastmath": fastmath, "error_model": "numpy", "inline": inline}
-
-    def decorate(fn):
-        try:
-            return numba.njit(cache=True, **options)(fn)
-        except RuntimeError:  # "cannot cache function ...: no locator available"
-            return numba.njit(cache=False, **options)(fn)
-
-    return decorate
+from deltaprop.train.engines.compiling import Specialised, jit
 
 
 # The kernels' codes: a name's index in these tuples. They are written out rather than derived
@@ -226,11 +211,12 @@ def _bias_activate_as(code, a, b, c):
 
 
 @jit()
-def bias_activate(code, a, b, c):
+def _bias_activate(code, a, b, c):
     """a ← h(a + b) in place for a hidden layer's (m, units) block: ``a += b`` and h fused.
 
     Each branch inlines the loop with the code as a constant, so that LLVM drops the
-    per-element dispatch on it and can vectorise the loop (relu: 15× faster).
+    per-element dispatch on it and can vectorise the loop (relu: 15× faster). This general
+    form compiles all seven loops; ``bias_activate`` below compiles the fit's one.
     """
     if code == SIGMOID:
         _bias_activate_as(SIGMOID, a, b, c)
@@ -248,6 +234,17 @@ def bias_activate(code, a, b, c):
         _bias_activate_as(EXP, a, b, c)
     else:
         _bias_activate_as(IDENTITY, a, b, c)
+
+
+def _bind_bias_activate(code):
+    def bias_activate_as(a, b, c):
+        _bias_activate_as(code, a, b, c)
+
+    return bias_activate_as
+
+
+# bias_activate(code, a, b, c); bias_activate.specialise(code) is the kernel for (a, b, c).
+bias_activate = Specialised(_bias_activate, _bind_bias_activate, 1)
 
 
 @jit()
@@ -283,7 +280,7 @@ def _backward_hidden_as(code, delta, z, db, c):
 
 
 @jit()
-def backward_hidden(code, delta, z, db, c):
+def _backward_hidden(code, delta, z, db, c):
     """δ ← h'(z) · δ in place (δ arrives as Δ_next W_next) and db = Σ_rows δ.
 
     The row-by-row sum is the order NumPy uses for ``delta.sum(axis=0)``. Dispatched on the
@@ -305,6 +302,16 @@ def backward_hidden(code, delta, z, db, c):
         _backward_hidden_as(EXP, delta, z, db, c)
     else:
         _backward_hidden_as(IDENTITY, delta, z, db, c)
+
+
+def _bind_backward_hidden(code):
+    def backward_hidden_as(delta, z, db, c):
+        _backward_hidden_as(code, delta, z, db, c)
+
+    return backward_hidden_as
+
+
+backward_hidden = Specialised(_backward_hidden, _bind_backward_hidden, 1)
 
 
 @jit()

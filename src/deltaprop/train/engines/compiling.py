@@ -1,0 +1,92 @@
+"""How the Numba kernels are compiled: cached on disk, and, where it pays, for one configuration.
+
+This module imports Numba at its top; like kernels.py it is loaded only by
+:mod:`.loading`, when a fast engine first needs it.
+
+A kernel is written in general form: the configuration's codes (an activation, say) are its
+leading arguments and it branches on them. Compiled that way it holds every branch; for the
+kernels that fuse a loop per activation, so that LLVM vectorises each, that is seven loops
+and about 1.3 s of compilation each on a first fit. :class:`Specialised` compiles instead, for
+the configuration a process meets first, a closure holding the codes as constants (Numba
+types them as literals) that runs only that configuration's loop: about 0.25 s. The closure
+is cached on disk like any kernel, keyed by the constants' values, so the next process loads
+it. Both forms run the same source for a configuration, so results do not depend on which
+one ran (tests/test_kernels.py checks that they agree exactly).
+
+Specialising does not pay beyond the first configuration a process trains (a search over
+activations, the test suite): after :data:`SPECIALISATIONS` of one kernel the general form
+is compiled once and serves every later configuration.
+
+Measured (CPU seconds, empty cache): what Numba's compiler spends is in the typing and LLVM
+optimisation of every branch a kernel holds and of every separately compiled callee, about
+0.1 s for each small one; literal arguments do not prune a callee's branches (only constants
+of the function itself and its IR-inlined callees do, and IR inlining costs more than it
+saves: its copies of the IR dominated a first compile when tried).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import partial
+from typing import Any
+
+import numba
+import numpy as np
+
+SPECIALISATIONS = 1  # per kernel and process; then the general form serves the rest
+
+
+def jit(fastmath: bool | set[str] = False, inline: str = "never"):
+    """``numba.njit(cache=True)``, or uncached when there is nowhere to write the cache.
+
+    error_model="numpy": x / 0 gives inf or NaN as in NumPy (and the reference) instead of
+    raising ZeroDivisionError, and without that check on every division loops vectorise.
+    """
+    options = {"fastmath": fastmath, "error_model": "numpy", "inline": inline}
+
+    def decorate(fn):
+        try:
+            return numba.njit(cache=True, **options)(fn)
+        except RuntimeError:  # "cannot cache function ...: no locator available"
+            return numba.njit(cache=False, **options)(fn)
+
+    return decorate
+
+
+def _plain(value: object) -> object:
+    """A NumPy scalar as the Python value it holds: one key, and one cache entry, per value."""
+    return value.item() if isinstance(value, np.generic) else value
+
+
+class Specialised:
+    """A general kernel whose first ``n_constants`` arguments are a configuration's codes,
+    compiled per configuration (see the module docstring).
+
+    ``bind(*constants)`` returns a plain Python closure over the constants that calls the
+    general kernel with them first and passes the rest of its arguments on; it is compiled
+    (with :func:`jit`) the first time that configuration runs.
+    ``kernel.specialise(*constants)`` is the compiled callable for the rest of the arguments;
+    ``kernel(*constants, *rest)`` looks it up and runs it.
+    """
+
+    def __init__(self, general: Any, bind: Callable[..., Callable], n_constants: int) -> None:
+        self.general, self.bind, self.n_constants = general, bind, n_constants
+        self._kernels: dict[tuple, Callable] = {}
+        self.specialisations = 0
+        self.__doc__ = general.__doc__
+
+    def specialise(self, *constants: object) -> Callable:
+        key = tuple(_plain(c) for c in constants)
+        kernel = self._kernels.get(key)
+        if kernel is None:
+            if self.specialisations < SPECIALISATIONS:
+                kernel = jit()(self.bind(*key))
+                self.specialisations += 1
+            else:
+                kernel = partial(self.general, *key)
+            self._kernels[key] = kernel
+        return kernel
+
+    def __call__(self, *args: object) -> Any:
+        n = self.n_constants
+        return self.specialise(*args[:n])(*args[n:])

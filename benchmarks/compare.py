@@ -1,6 +1,9 @@
 """deltaprop against PyTorch, scikit-learn and plain NumPy, online and in mini-batches.
 
-    python benchmarks/compare.py [--runs 3] [--quick] [--regime online|minibatch|both]
+    python benchmarks/compare.py [--runs 3] [--quick] [--regime online|minibatch|cold|both|all]
+
+"both" (the default) runs the online and mini-batch regimes, "all" the cold-start one too
+(benchmarks/coldstart.py: fresh processes, an empty Numba cache, import to fitted).
 
 Each measurement is one fresh process (benchmarks/peers.py REGIME PEER), so no two
 libraries share a process: NumPy's OpenBLAS and PyTorch's OpenMP thread pools in one process
@@ -10,8 +13,8 @@ process a peer reports the fastest of several timings of whole epochs (peers.bes
 tenants' work only ever slows a timing down); the table gives, per peer, the median of those
 over the runs. "× PyTorch" is the ratio of medians; GFLOP/s counts the matrix products of
 training (2·ΣW forward, 2·ΣW weight gradients, 2·ΣW of every layer but the first for the
-deltas) and "of GEMM ceiling" compares with the same products alone on preallocated buffers,
-batches of 128, in the regime's dtype (peers.gemm_run). "extra MB" (mini-batch regime): the
+deltas) and "of the GEMM limit" compares with the same products alone on preallocated buffers,
+batches of 128, in the regime's dtype (peers.gemm_run), measured in the same run. "extra MB" (mini-batch regime): the
 peak memory that the first epoch of a fresh model needed above what the process held before
 the data were made, less the data themselves.
 
@@ -30,6 +33,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import coldstart
+
 HERE = Path(__file__).resolve().parent
 REGIMES = {
     "online": "64-32-10 digits, sigmoid, squared error, SGD, 1 example/step, float64",
@@ -43,7 +48,13 @@ LABELS = {
     "pytorch": "PyTorch",
     "sklearn": "scikit-learn MLPClassifier",
     "numpy": "plain NumPy loop",
-    "gemm": "GEMMs only (ceiling)",
+    "gemm": "GEMMs only (the limit)",
+}
+COLD_CASES = {
+    "mnist": "MLPClassifier(max_iter=20), 8,000 MNIST-shaped rows",
+    "digits": "MLPClassifier(), digits",
+    "regressor": "MLPRegressor(max_iter=20), 8,000 MNIST-shaped rows",
+    "cli": "deltaprop train, 10,000-row CSV (sklearn: the same job)",
 }
 
 
@@ -96,7 +107,7 @@ def table(regime: str, results: dict[str, list[dict]]) -> str:
     rows = [
         f"{REGIMES[regime]}; median of {max(len(v) for v in results.values())} runs",
         "",
-        "| implementation | examples/s | × PyTorch | GFLOP/s | of GEMM ceiling | extra MB |",
+        "| implementation | examples/s | × PyTorch | GFLOP/s | of the GEMM limit | extra MB |",
         "|---|---:|---:|---:|---:|---:|",
     ]
     for peer in PEERS:
@@ -116,16 +127,49 @@ def table(regime: str, results: dict[str, list[dict]]) -> str:
     return "\n".join(rows)
 
 
+def cold_table(results: dict[str, dict[str, list[dict]]]) -> str:
+    """Per case, the median seconds from interpreter start to fitted (CPU seconds in
+    brackets), and scikit-learn's time over deltaprop's: above 1, deltaprop is faster."""
+
+    def med(rs: list[dict], key: str) -> float | None:
+        ok = [r[key] for r in rs if "skipped" not in r]
+        return statistics.median(ok) if ok else None
+
+    runs = max(len(p) for case in results.values() for p in case.values())
+    rows = [
+        f"Cold start, fresh processes, import to fitted; median of {runs} runs",
+        "",
+        "| case | scikit-learn s | deltaprop, empty cache s | × sklearn | deltaprop, cached s "
+        "| × sklearn | first-run cost s |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for case, label in COLD_CASES.items():
+        sk, cold, warm = (med(results[case][p], "wall_s") for p in coldstart.PEERS[::-1])
+        cpu = [med(results[case][p], "cpu_s") for p in coldstart.PEERS[::-1]]
+        if None in (sk, cold, warm):
+            rows.append(f"| {label} | skipped | | | | | |")
+            continue
+        rows.append(
+            f"| {label} | {sk:.2f} ({cpu[0]:.2f}) | {cold:.2f} ({cpu[1]:.2f}) | {sk / cold:.2f} "
+            f"| {warm:.2f} ({cpu[2]:.2f}) | {sk / warm:.2f} | {cold - warm:.2f} ({cpu[1] - cpu[2]:.2f}) |"
+        )
+    return "\n".join(rows)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--quick", action="store_true", help="smaller epochs, for a smoke test")
-    parser.add_argument("--regime", choices=["online", "minibatch", "both"], default="both")
+    choices = ["online", "minibatch", "cold", "both", "all"]
+    parser.add_argument("--regime", choices=choices, default="both")
     args = parser.parse_args()
-    regimes = list(REGIMES) if args.regime == "both" else [args.regime]
+    regimes = {"both": list(REGIMES), "all": [*REGIMES, "cold"]}.get(args.regime, [args.regime])
     tables = []
     blas = ""
     for regime in regimes:
+        if regime == "cold":
+            tables.append(cold_table(coldstart.run(args.runs, args.quick, worker_env())))
+            continue
         results = run(regime, args.runs, args.quick)
         blas = blas or next((r["blas"] for r in results["deltaprop"] if "blas" in r), "")
         tables.append(table(regime, results))

@@ -76,6 +76,9 @@ class Specialised:
         self.__doc__ = general.__doc__
 
     def specialise(self, *constants: object) -> Callable:
+        kernel = self._kernels.get(constants)  # Python values: found at once
+        if kernel is not None:
+            return kernel
         key = tuple(_plain(c) for c in constants)
         kernel = self._kernels.get(key)
         if kernel is None:

@@ -11,9 +11,10 @@ float64 literal to float64, so constants come in the array ``c`` (see ``constant
 in the network's dtype, the way NumPy casts a Python float to float32 under NEP 50.
 
 Compilation is cached on disk; where no cache directory is writable the kernels are compiled
-in memory instead (compiling.jit). The two kernels whose general form compiles a vectorised
-loop per activation, bias_activate and backward_hidden, are compiled for the fit's activation
-only (compiling.Specialised), the others in general form, once for every configuration.
+in memory instead (compiling.jit). The kernels whose general form compiles a loop per
+setting, bias_activate and backward_hidden (one vectorised loop per activation) and
+adam_step (with and without amsgrad), are compiled for the fit's setting only
+(compiling.Specialised); the others in general form, once for every configuration.
 """
 
 from __future__ import annotations
@@ -115,16 +116,15 @@ def derivative(code, z, c):
 
 
 # ------------------------------------------------------------------ one example's output layer
-@jit()
-def output_row(loss, act, a, o, t, delta, c):
-    """Output activation o = h(a), the loss E (returned) and δ = -∂E/∂a for one example.
-
-    a, o, t, delta are 1-D views of one row; the formulas are losses.py's: the
-    cross-entropies are taken from the net inputs a (log-softmax, softplus).
-    """
+# One function per loss, so that a kernel specialised on the loss compiles only its own (see
+# output_batch); the formulas are losses.py's: the cross-entropies are taken from the net
+# inputs a (log-softmax, softplus). a, o, t, delta are 1-D views of one row.
+@jit(inline="always")
+def output_activation(act, a, o, c):
+    """o = h(a); returns (max a, Σ exp(a - max)) for softmax, (a[0], 0) otherwise. Inlined:
+    cross-entropy's row, which names softmax, then compiles no element-wise activation."""
     n = a.shape[0]
-    zero = c[ZERO]
-    top, total = a[0], zero
+    top, total = a[0], c[ZERO]
     if act == SOFTMAX:
         for k in range(1, n):
             top = max(top, a[k])
@@ -136,39 +136,87 @@ def output_row(loss, act, a, o, t, delta, c):
     else:
         for k in range(n):
             o[k] = activate(act, a[k], c)
+    return top, total
+
+
+@jit()
+def _mse_row(act, a, o, t, delta, c):
+    n = a.shape[0]
+    zero = c[ZERO]
+    output_activation(act, a, o, c)
     value = zero
-    if loss == MSE:
+    for k in range(n):
+        d = t[k] - o[k]
+        value += d * d
+    value = c[HALF] * value
+    if act == SOFTMAX:  # δ = softmax's Jacobian applied to t - o
+        s = zero
         for k in range(n):
-            d = t[k] - o[k]
-            value += d * d
-        value = c[HALF] * value
-        if act == SOFTMAX:  # δ = softmax's Jacobian applied to t - o
-            s = zero
-            for k in range(n):
-                s += o[k] * (t[k] - o[k])
-            for k in range(n):
-                delta[k] = o[k] * ((t[k] - o[k]) - s)
-        else:
-            for k in range(n):
-                delta[k] = derivative(act, o[k], c) * (t[k] - o[k])
-        return value
-    if loss == CROSS_ENTROPY:
-        # Its outputs are softmax's (losses.py checks), whose maximum and Σ exp(a - max)
-        # are the ones log-softmax needs: lse = log Σ exp(a - max).
-        lse = math.log(total)
+            s += o[k] * (t[k] - o[k])
         for k in range(n):
-            value += t[k] * ((a[k] - top) - lse)
-        value = -value
-    elif loss == POISSON:  # t log(t / o) - t + o, 0 log 0 = 0, from o as losses.py
+            delta[k] = o[k] * ((t[k] - o[k]) - s)
+    else:
         for k in range(n):
-            tk = t[k]
-            value += (tk * math.log(tk / o[k]) if tk != zero else zero) - tk + o[k]
-    else:  # binary cross-entropy: softplus(a) - t a
-        for k in range(n):
-            value += activate(SOFTPLUS, a[k], c) - t[k] * a[k]
+            delta[k] = derivative(act, o[k], c) * (t[k] - o[k])
+    return value
+
+
+@jit()
+def _cross_entropy_row(a, o, t, delta, c):
+    # Its outputs are softmax's (losses.py checks), whose maximum and Σ exp(a - max) are the
+    # ones log-softmax needs: lse = log Σ exp(a - max).
+    n = a.shape[0]
+    top, total = output_activation(SOFTMAX, a, o, c)
+    lse = math.log(total)
+    value = c[ZERO]
+    for k in range(n):
+        value += t[k] * ((a[k] - top) - lse)
+    value = -value
     for k in range(n):
         delta[k] = t[k] - o[k]
     return value
+
+
+@jit()
+def _binary_cross_entropy_row(act, a, o, t, delta, c):
+    n = a.shape[0]  # E = Σ softplus(a) - t a
+    output_activation(act, a, o, c)
+    value = c[ZERO]
+    for k in range(n):
+        value += activate(SOFTPLUS, a[k], c) - t[k] * a[k]
+    for k in range(n):
+        delta[k] = t[k] - o[k]
+    return value
+
+
+@jit()
+def _poisson_row(act, a, o, t, delta, c):
+    n = a.shape[0]  # E = Σ t log(t / o) - t + o, 0 log 0 = 0, from o as losses.py
+    zero = c[ZERO]
+    output_activation(act, a, o, c)
+    value = zero
+    for k in range(n):
+        tk = t[k]
+        value += (tk * math.log(tk / o[k]) if tk != zero else zero) - tk + o[k]
+    for k in range(n):
+        delta[k] = t[k] - o[k]
+    return value
+
+
+@jit(inline="always")
+def output_row(loss, act, a, o, t, delta, c):
+    """Output activation o = h(a), the loss E (returned) and δ = -∂E/∂a for one example.
+
+    Inlined where it is called, so that a caller holding the loss as a constant compiles
+    that loss's function only.
+    """
+    if loss == MSE:
+        return _mse_row(act, a, o, t, delta, c)
+    if loss == CROSS_ENTROPY:
+        return _cross_entropy_row(a, o, t, delta, c)
+    if loss == POISSON:
+        return _poisson_row(act, a, o, t, delta, c)
+    return _binary_cross_entropy_row(act, a, o, t, delta, c)
 
 
 @jit()
@@ -247,8 +295,8 @@ def _bind_bias_activate(code):
 bias_activate = Specialised(_bias_activate, _bind_bias_activate, 1)
 
 
-@jit()
-def output_batch(loss, act, acc_mode, a, b, o, t, delta, db, c):
+@jit(inline="always")
+def _output_batch(loss, act, acc_mode, a, b, o, t, delta, db, c):
     """The output layer of a batch: a += b, o = h(a), δ = -∂E/∂a, db = Σ_rows δ.
 
     Returns (Σ of the examples' losses in float64, number classified right).
@@ -266,6 +314,18 @@ def output_batch(loss, act, acc_mode, a, b, o, t, delta, db, c):
         for j in range(db.shape[0]):
             db[j] += delta[r, j]
     return loss_sum, correct
+
+
+def _bind_output_batch(loss, act, acc_mode):
+    def output_batch_as(a, b, o, t, delta, db, c):
+        return _output_batch(loss, act, acc_mode, a, b, o, t, delta, db, c)
+
+    return output_batch_as
+
+
+# Specialised on (loss, activation, accuracy rule): the loop is inlined into the closure with
+# output_row's choice of loss, and only that loss's function compiles.
+output_batch = Specialised(_output_batch, _bind_output_batch, 3)
 
 
 @jit(inline="always")
@@ -349,18 +409,39 @@ A_LR, A_WD, A_W, A_1MW, A_B2, A_1MB2, A_BC2, A_EPS, A_STEP, A_DECAY = range(10)
 
 
 @jit()
-def adam_step(p, g, scale, m, v, vmax, hp, wd, decoupled, amsgrad, lerp_small, penalized, l2):
+def _adam_step(wd, decoupled, amsgrad, lerp_small, p, g, scale, m, v, vmax, hp, penalized, l2):
     """Adam / AdamW on a flattened parameter, in optimizers.Adam's order of operations.
 
     hp: lr, weight_decay, w = 1 - β1 (the lerp weight), 1 - w, β2, 1 - β2,
     √(1 - β2^t), eps, lr / (1 - β1^t), 1 - lr·weight_decay. g is consumed, and l2 · p added
-    to the gradient when ``penalized``, as in sgd_step.
+    to the gradient when ``penalized``, as in sgd_step. This general form compiles the loop
+    twice (with and without amsgrad); adam_step below compiles the fit's one.
     """
     if amsgrad:
         return _adam_loop(
             p, g, scale, m, v, vmax, hp, wd, decoupled, True, lerp_small, penalized, l2
         )
     return _adam_loop(p, g, scale, m, v, vmax, hp, wd, decoupled, False, lerp_small, penalized, l2)
+
+
+def _bind_adam_step(wd, decoupled, amsgrad, lerp_small):
+    def adam_step_as(p, g, scale, m, v, vmax, hp, penalized, l2):
+        return _adam_loop(
+            p, g, scale, m, v, vmax, hp, wd, decoupled, amsgrad, lerp_small, penalized, l2
+        )
+
+    return adam_step_as
+
+
+# Specialised on the settings fixed for a whole fit; ``penalized`` differs between a layer's
+# W and b, so it stays an argument (one kernel serves both).
+adam_update = Specialised(_adam_step, _bind_adam_step, 4)
+
+
+def adam_step(p, g, scale, m, v, vmax, hp, wd, decoupled, amsgrad, lerp_small, penalized, l2):
+    """_adam_step for these settings (adam_update.specialise), for one parameter."""
+    kernel = adam_update.specialise(wd, decoupled, amsgrad, lerp_small)
+    return kernel(p, g, scale, m, v, vmax, hp, penalized, l2)
 
 
 @jit()

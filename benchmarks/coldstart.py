@@ -63,7 +63,9 @@ def make_data(folder: Path, quick: bool) -> None:
     Xc = np.round(rng.random((m, 784)), 3)
     yc = np.argmax((Xc - 0.5) @ teacher, axis=1)
     header = ",".join([f"p{i}" for i in range(784)] + ["label"])
-    np.savetxt(folder / "rows.csv", np.column_stack([Xc, yc]), "%g", ",", header=header, comments="")
+    np.savetxt(
+        folder / "rows.csv", np.column_stack([Xc, yc]), "%g", ",", header=header, comments=""
+    )
 
 
 # ------------------------------------------------------------------ one process (the child)
@@ -163,7 +165,9 @@ def run(runs: int, quick: bool, env: dict[str, str]) -> dict[str, dict[str, list
                         continue
                     res = timed(case, peer, folder, cache, env)
                     results[case][peer].append(res)
-                    shown = res.get("skipped") or f"{res['wall_s']:6.2f} s  ({res['cpu_s']:.2f} CPU s)"
+                    shown = (
+                        res.get("skipped") or f"{res['wall_s']:6.2f} s  ({res['cpu_s']:.2f} CPU s)"
+                    )
                     print(f"  run {r + 1} cold-start {case:9} {peer:8} {shown}", flush=True)
     return results
 

@@ -13,10 +13,10 @@ process a peer reports the fastest of several timings of whole epochs (peers.bes
 tenants' work only ever slows a timing down); the table gives, per peer, the median of those
 over the runs. "× PyTorch" is the ratio of medians; GFLOP/s counts the matrix products of
 training (2·ΣW forward, 2·ΣW weight gradients, 2·ΣW of every layer but the first for the
-deltas) and "of the GEMM limit" compares with the same products alone on preallocated buffers,
-batches of 128, in the regime's dtype (peers.gemm_run), measured in the same run. "extra MB" (mini-batch regime): the
-peak memory that the first epoch of a fresh model needed above what the process held before
-the data were made, less the data themselves.
+deltas) and "of the GEMM limit" compares with the same products alone on preallocated
+buffers, batches of 128, in the regime's dtype (peers.gemm_run), measured in the same run.
+"extra MB" (mini-batch regime): the peak memory that the first epoch of a fresh model needed
+above what the process held before the data were made, less the data themselves.
 
 OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE are removed (together) from the workers' environment:
 where they are set they make current NumPy pick slow kernels. The BLAS that ran is printed.
@@ -151,7 +151,8 @@ def cold_table(results: dict[str, dict[str, list[dict]]]) -> str:
             continue
         rows.append(
             f"| {label} | {sk:.2f} ({cpu[0]:.2f}) | {cold:.2f} ({cpu[1]:.2f}) | {sk / cold:.2f} "
-            f"| {warm:.2f} ({cpu[2]:.2f}) | {sk / warm:.2f} | {cold - warm:.2f} ({cpu[1] - cpu[2]:.2f}) |"
+            f"| {warm:.2f} ({cpu[2]:.2f}) | {sk / warm:.2f} "
+            f"| {cold - warm:.2f} ({cpu[1] - cpu[2]:.2f}) |"
         )
     return "\n".join(rows)
 

@@ -433,25 +433,55 @@ def test_the_fused_kernels_read_the_optimizers_own_step_constants():
 
 
 # ------------------------------------------------------------------ compiled per configuration
-@pytest.mark.parametrize("name", ["relu", "tanh"])
-def test_kernels_specialised_to_one_activation_equal_their_general_form(name, monkeypatch):
-    """A fit's first configuration runs kernels compiled for its activation alone; later
-    ones the general form (compiling.Specialised). Both must give the same numbers."""
+def _kernel_cases(kernels, rng):
+    """(kernel, its constants, a maker of fresh arguments) for scikit-learn's defaults (relu,
+    softmax cross-entropy with argmax accuracy, Adam) and one other setting of each."""
+    a, b = rng.normal(size=(5, 7)), rng.normal(size=7)
+    z, t = rng.uniform(0.1, 0.9, size=(5, 7)), np.eye(7)[rng.integers(0, 7, size=5)]
+    p, g = rng.normal(size=12), rng.normal(size=12)
+    m, v = rng.normal(size=12), rng.uniform(0.1, 1.0, size=12)
+    # Adam's step constants (kernels.A_LR ... A_DECAY), plausible values.
+    hp = np.array([0.01, 0.1, 0.1, 0.9, 0.999, 0.001, 0.03, 1e-8, 0.1, 0.999])
+    c = kernels.constants(np.float64)
+
+    def layer():
+        return a.copy(), b, np.empty((5, 7)), t, np.empty((5, 7)), np.empty(7), c
+
+    def adam():
+        return p.copy(), g.copy(), -0.5, m.copy(), v.copy(), v.copy(), hp, True, 0.1
+
+    K = kernels
+    return [
+        (K.bias_activate, (K.RELU,), lambda: (a.copy(), b, c)),
+        (K.backward_hidden, (K.RELU,), lambda: (a.copy(), z, np.empty(7), c)),
+        (K.output_batch, (K.CROSS_ENTROPY, K.SOFTMAX, K.ARGMAX), layer),
+        (K.output_batch, (K.MSE, K.SIGMOID, K.THRESHOLD), layer),
+        (K.adam_update, (False, False, False, True), adam),
+        (K.adam_update, (True, True, True, False), adam),
+    ]
+
+
+def test_kernels_compiled_for_one_configuration_equal_their_general_form():
+    """A process's first configuration runs kernels compiled for it alone, later ones the
+    general form (compiling.Specialised); both must give the same numbers, bit for bit."""
     from deltaprop.train.engines import compiling, kernels
 
-    code, c = kernels.ACTIVATIONS.index(name), kernels.constants(np.float64)
-    rng = np.random.default_rng(0)
-    a, b, z = rng.normal(size=(5, 7)), rng.normal(size=7), rng.uniform(0.1, 0.9, size=(5, 7))
-    for kernel, args in (
-        (kernels.bias_activate, lambda: (a.copy(), b)),
-        (kernels.backward_hidden, lambda: (a.copy(), z, np.empty(7))),
-    ):
-        fresh = compiling.Specialised(kernel.general, kernel.bind, 1)
-        one, general = fresh.specialise(code), fresh.specialise(code + 1)
-        assert fresh.specialisations == 1 and fresh.specialise(code) is one
-        assert general.func is kernel.general  # past the limit: the general form, bound
-        x, y = args(), args()
-        one(*x, c)
-        kernel.general(code, *y, c)
+    for kernel, constants, make_args in _kernel_cases(kernels, np.random.default_rng(0)):
+        fresh = compiling.Specialised(kernel.general, kernel.bind, kernel.n_constants, limit=1)
+        one = fresh.specialise(*constants)
+        assert fresh.specialise(*constants) is one and fresh.specialisations == 1
+        x, y = make_args(), make_args()
+        got, want = one(*x), kernel.general(*constants, *y)
+        assert got == want
         for p, q in zip(x, y):
             np.testing.assert_array_equal(p, q)
+
+
+def test_past_the_limit_a_kernel_runs_its_general_form():
+    from deltaprop.train.engines import compiling, kernels
+
+    kernel = kernels.bias_activate
+    fresh = compiling.Specialised(kernel.general, kernel.bind, 1, limit=0)
+    general = fresh.specialise(np.int64(kernels.RELU))
+    assert general.func is kernel.general and general.args == (kernels.RELU,)
+    assert type(general.args[0]) is int and fresh.specialise(kernels.RELU) is general

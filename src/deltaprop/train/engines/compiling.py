@@ -15,7 +15,9 @@ one ran (tests/test_kernels.py checks that they agree exactly).
 
 Specialising does not pay beyond the first configuration a process trains (a search over
 activations, the test suite): after :data:`SPECIALISATIONS` of one kernel the general form
-is compiled once and serves every later configuration.
+is compiled once and serves every later configuration. The environment variable
+DELTAPROP_SPECIALISATIONS sets that number (0: the general forms only, as the test suite
+runs, which trains dozens of configurations in one process).
 
 Measured (CPU seconds, empty cache): what Numba's compiler spends is in the typing and LLVM
 optimisation of every branch a kernel holds and of every separately compiled callee, about
@@ -26,6 +28,7 @@ saves: its copies of the IR dominated a first compile when tried).
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from functools import partial
 from typing import Any
@@ -33,7 +36,9 @@ from typing import Any
 import numba
 import numpy as np
 
-SPECIALISATIONS = 1  # per kernel and process; then the general form serves the rest
+# Per kernel and process; then the general form serves the rest. DELTAPROP_SPECIALISATIONS=0
+# compiles the general forms at once: for a process about to train many configurations.
+SPECIALISATIONS = int(os.environ.get("DELTAPROP_SPECIALISATIONS", "1"))
 
 
 def jit(fastmath: bool | set[str] = False, inline: str = "never"):
@@ -69,8 +74,15 @@ class Specialised:
     ``kernel(*constants, *rest)`` looks it up and runs it.
     """
 
-    def __init__(self, general: Any, bind: Callable[..., Callable], n_constants: int) -> None:
+    def __init__(
+        self,
+        general: Any,
+        bind: Callable[..., Callable],
+        n_constants: int,
+        limit: int | None = None,
+    ) -> None:
         self.general, self.bind, self.n_constants = general, bind, n_constants
+        self.limit = SPECIALISATIONS if limit is None else limit
         self._kernels: dict[tuple, Callable] = {}
         self.specialisations = 0
         self.__doc__ = general.__doc__
@@ -82,7 +94,7 @@ class Specialised:
         key = tuple(_plain(c) for c in constants)
         kernel = self._kernels.get(key)
         if kernel is None:
-            if self.specialisations < SPECIALISATIONS:
+            if self.specialisations < self.limit:
                 kernel = jit()(self.bind(*key))
                 self.specialisations += 1
             else:

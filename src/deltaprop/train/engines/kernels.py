@@ -27,7 +27,6 @@ from deltaprop.core import activations, losses
 from deltaprop.core.activations import ELU_ALPHA, LEAKY_RELU_SLOPE
 from deltaprop.train.engines.compiling import Specialised, jit
 
-
 # The kernels' codes: a name's index in these tuples. They are written out rather than derived
 # from core's tables because the compiled kernels are cached on disk with the code values baked
 # in, and Numba invalidates that cache only when this file changes. _check_codes (below, at

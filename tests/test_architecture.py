@@ -195,6 +195,6 @@ def test_the_checks_see_what_they_check():
     assert len(MODULES) > 40
     lazy = [i for m in MODULES for i in _imports(m) if i[3]]
     assert any(imported.split(".")[0] in HEAVY for _, imported, _, _ in lazy)
-    assert _loads_heavy_dependency("deltaprop.train.engines.kernels")
+    assert _loads_heavy_dependency("deltaprop.train.engines.compiling")
     assert not _loads_heavy_dependency("deltaprop.core.network")
     assert "_configure" in _private_members_defined(TREES["deltaprop.optim.base"])

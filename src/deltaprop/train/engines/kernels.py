@@ -1,7 +1,7 @@
 """Numba kernels behind the fast training engines (see :mod:`deltaprop.train.engines.choose`).
 
-This module imports Numba at its top, so nothing imports it until a fast engine first needs
-it: ``import deltaprop`` stays as cheap as NumPy alone.
+This module imports Numba at its top (through compiling.py), so nothing imports it until a
+fast engine first needs it: ``import deltaprop`` stays as cheap as NumPy alone.
 
 Every kernel computes the same formulas as the readable reference (network.py, losses.py,
 activations.py, optimizers.py) in the same order of operations, so float64 results agree with

@@ -490,3 +490,12 @@ def test_mutated_files_only_ever_raise_model_file_error(tmp_path, data):
         return
     # A mutation in a weight's bytes can leave a valid model; it must still be a usable one.
     assert np.isfinite(net.predict(np.zeros((1, 2)))).all()
+
+
+def test_a_bytes_path_loads_as_its_string_does(tmp_path):
+    """dp.load takes str, bytes and path-like paths alike (os.fsdecode), as open() does."""
+    path = tmp_path / "bytes.safetensors"
+    net = dp.Network([2, 3, 1], seed=0)
+    net.save(path)
+    again = dp.load(os.fsencode(str(path)))
+    np.testing.assert_array_equal(again.predict([[0.5, -1.0]]), net.predict([[0.5, -1.0]]))

@@ -128,7 +128,7 @@ def sweep_leftovers(path: str | os.PathLike) -> None:
     """Remove the temporary files that writers of ``path`` killed before renaming them left
     behind (see the module docstring for why a live writer's file is never removed). Never
     raises: an unreadable folder or a file that cannot be removed is left as it is."""
-    path = Path(os.fspath(path))
+    path = Path(os.fsdecode(path))  # str, bytes or path-like, as dp.load accepts
     prefix = f".{path.name}."
     with contextlib.suppress(OSError):
         for leftover in path.parent.glob(f"{glob.escape(prefix)}*.tmp"):

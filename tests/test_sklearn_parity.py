@@ -56,14 +56,11 @@ def twin_fits(kind, X, y, epochs, sample_weight=None, **params):
     return ours, theirs
 
 
-def assert_same_training(ours, theirs, X, rtol=1e-10, atol=1e-12, weighted=False):
+def assert_same_training(ours, theirs, X, rtol=1e-10, atol=1e-12):
     assert ours.n_iter_ == theirs.n_iter_
-    # With sample weights the epoch's reported loss is Network.fit's weighted mean of the batch
-    # losses, scikit-learn's their mean by batch size: the training is the same, the curve not.
-    if hasattr(theirs, "loss_curve_") and not weighted:
+    if hasattr(theirs, "loss_curve_"):
         assert_allclose(ours.loss_curve_[1:], theirs.loss_curve_[1:], rtol=rtol)
-    if not (weighted and hasattr(theirs, "loss_curve_")):
-        assert ours.loss_ == pytest.approx(theirs.loss_, rel=rtol)
+    assert ours.loss_ == pytest.approx(theirs.loss_, rel=rtol)
     if theirs.validation_scores_ if hasattr(theirs, "validation_scores_") else None:
         assert_allclose(ours.validation_scores_[1:], theirs.validation_scores_[1:], rtol=rtol)
         assert ours.best_validation_score_ == pytest.approx(theirs.best_validation_score_)
@@ -94,7 +91,7 @@ def test_training_equals_scikit_learns(data, kind, target, solver, early_stoppin
         learning_rate_init=0.05 if solver == "sgd" else 0.01,
         early_stopping=early_stopping,
     )
-    assert_same_training(ours, theirs, data["X"], weighted=weighted)
+    assert_same_training(ours, theirs, data["X"])
 
 
 def test_adam_is_scikit_learns_rule_not_torchs(data):
@@ -249,7 +246,7 @@ def test_poisson_regression_equals_scikit_learns(data, solver, early_stopping):
     )
     assert ours.out_activation_ == theirs.out_activation_ == "exp"
     assert ours.network_.loss_function.name == "poisson"
-    assert_same_training(ours, theirs, data["X"], weighted=True)
+    assert_same_training(ours, theirs, data["X"])
     assert (ours.predict(data["X"]) > 0).all()
 
 
@@ -299,7 +296,7 @@ def test_sparse_partial_fit_equals_dense_and_scikit_learns(data):
         "regressor", sp.csc_matrix(X), data["regression"], epochs=10, solver="adam",
         sample_weight=data["weights"], early_stopping=True, learning_rate_init=0.01,
     )  # fmt: skip
-    assert_same_training(ours, theirs, Xs, weighted=True)
+    assert_same_training(ours, theirs, Xs)
 
 
 def test_sparse_inputs_are_never_made_dense(data, monkeypatch):

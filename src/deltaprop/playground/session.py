@@ -328,7 +328,7 @@ class Session:
     def _batch_step(self, X: Array, T: Array) -> StepRecord:
         seen: list[Step] = []
         engine = ReferenceEngine(self._workload(), step_observers=[seen.append])
-        loss, _outputs, what = engine.step(self.batch, Batch(X, T), self.net.parameters())
+        loss, _penalty, _outputs, what = engine.step(self.batch, Batch(X, T), self.net.parameters())
         if what:
             raise TrainingDivergedError(
                 f"training diverged at epoch {self.epoch + 1}, batch {self.batch}: {what}. "

@@ -29,7 +29,7 @@ from deltaprop.sklearn._file import EstimatorFile
 from deltaprop.sklearn._inputs import as_dtype, batch_size_for, checked_weights, engine_for
 from deltaprop.sklearn._layout import SklearnLayout
 from deltaprop.sklearn._lbfgs import fit_lbfgs
-from deltaprop.sklearn._monitor import EpochMonitor, HoldOut
+from deltaprop.sklearn._monitor import EpochMonitor, HoldOut, WeightedEpochMonitor
 
 # scikit-learn's activation names -> deltaprop's.
 HIDDEN_ACTIVATIONS = {"identity": "identity", "logistic": "sigmoid", "tanh": "tanh", "relu": "relu"}
@@ -186,7 +186,7 @@ class BaseMLP(SklearnLayout, EstimatorFile, BaseEstimator, ABC):
         batch_size = batch_size_for(self.batch_size, n_train)
         epochs = 1 if incremental else self.max_iter
         self.n_iter_ = 0
-        monitor = EpochMonitor(
+        monitor = (EpochMonitor if weights is None else WeightedEpochMonitor)(
             self,
             self._optimizer,
             n_train=n_train,

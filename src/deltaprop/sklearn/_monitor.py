@@ -74,17 +74,21 @@ class EpochMonitor(Callback):
         self.incremental = incremental
         self.reached_max_iter = False
 
-    def on_epoch_end(self, net: FeedForward, epoch: int, logs: dict) -> bool:
-        est, opt = self.est, self.optimizer
-        est.n_iter_ += 1
+    def epoch_loss(self, logs: dict) -> float:
+        """scikit-learn's loss of the epoch that ``logs`` report."""
         # deltaprop's loss is the epoch mean of batch losses taken before each update, as
         # scikit-learn's; scikit-learn's squared error also averages over the outputs, its
         # L2 penalty (the history's "penalty", part of "loss") does not.
-        penalty = logs.get("penalty")
-        if penalty is None:
-            est.loss_ = logs["loss"] / self.loss_divisor
-        else:
-            est.loss_ = (logs["loss"] - penalty) / self.loss_divisor + penalty
+        return self.sklearn_scale(logs["loss"], logs.get("penalty", 0.0))
+
+    def sklearn_scale(self, loss: float, penalty: float) -> float:
+        """A deltaprop loss holding ``penalty`` in scikit-learn's scale."""
+        return (loss - penalty) / self.loss_divisor + penalty
+
+    def on_epoch_end(self, net: FeedForward, epoch: int, logs: dict) -> bool:
+        est, opt = self.est, self.optimizer
+        est.n_iter_ += 1
+        est.loss_ = self.epoch_loss(logs)
         est.t_ += self.n_train
         est.loss_curve_.append(est.loss_)
         if est.verbose:
@@ -143,3 +147,21 @@ class EpochMonitor(Callback):
             est.best_validation_score_ = score
             for best, param in zip(self.best_params, net.parameters()):
                 np.copyto(best, param)
+
+
+class WeightedEpochMonitor(EpochMonitor):
+    """:class:`EpochMonitor` for a fit with sample weights. scikit-learn's epoch loss is then
+    the mean of the batch losses by batch size, Σ_b n_b L_b / n (each L_b a weighted mean),
+    where ``Network.fit``'s is by batch weight, Σ_b W_b L_b / Σ_b W_b; so this monitor sums
+    scikit-learn's from the batches themselves. The stopping rules read that loss too."""
+
+    size_weighted_sum = 0.0  # Σ_b n_b L_b of the epoch so far
+
+    def on_batch_end(
+        self, net: FeedForward, epoch: int, batch: int, loss: float, logs: dict
+    ) -> None:
+        self.size_weighted_sum += logs["size"] * self.sklearn_scale(loss, logs["penalty"])
+
+    def epoch_loss(self, logs: dict) -> float:
+        loss, self.size_weighted_sum = self.size_weighted_sum / self.n_train, 0.0
+        return loss

@@ -4,6 +4,7 @@ ModelCheckpoint, CSVLogger (one module, as Keras keeps its callbacks)."""
 from __future__ import annotations
 
 import contextlib
+import inspect
 import math
 import os
 import string
@@ -97,7 +98,10 @@ class Callback:
     ``logs`` holds the epoch's numbers under History's names (epoch, loss, val_loss, ...);
     the ``val_*`` ones only on the epochs that are validated (see ``validation_freq``).
     ``on_batch_begin`` and ``on_batch_end`` run around every step only when a callback
-    overrides them (the fast engines then stop between batches to call them).
+    overrides them (the fast engines then stop between batches to call them). An
+    ``on_batch_end`` that takes a ``logs`` parameter is also given the batch's numbers, as
+    Keras's batch logs: ``{"size": examples, "weight": their summed sample weight (the size
+    without weights), "penalty": the penalty's part of loss}``.
     """
 
     def expect_logs(self, names: Collection[str]) -> None:
@@ -124,6 +128,14 @@ def overrides_on_batch_end(hook: object) -> bool:
     """Whether ``hook`` has an ``on_batch_end`` of its own, which must then run after every
     batch (Callback's own does nothing)."""
     return _overrides(hook, "on_batch_end")
+
+
+def takes_batch_logs(hook: object) -> bool:
+    """Whether ``hook.on_batch_end`` takes a ``logs`` parameter (the batch's numbers)."""
+    try:
+        return "logs" in inspect.signature(hook.on_batch_end).parameters  # type: ignore[attr-defined]
+    except (AttributeError, TypeError, ValueError):  # no method, or one with no signature
+        return False
 
 
 def overrides_on_batch_begin(hook: object) -> bool:

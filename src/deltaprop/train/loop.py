@@ -29,9 +29,11 @@ from deltaprop.train.callbacks import (
     History,
     overrides_on_batch_begin,
     overrides_on_batch_end,
+    takes_batch_logs,
 )
 from deltaprop.train.checkpointing import Checkpointer
 from deltaprop.train.engines.base import (
+    BatchNumbers,
     BatchSource,
     Engine,
     EpochResult,
@@ -208,7 +210,9 @@ class _Training:
         self.hooks = plan.hooks
         # What must run after every batch: callbacks watching batches, checkpoints within
         # epochs (but not after an epoch's last batch: the epoch's own checkpoint follows).
-        self.batch_watchers = [hook for hook in self.hooks if overrides_on_batch_end(hook)]
+        self.batch_watchers = [
+            (hook, takes_batch_logs(hook)) for hook in self.hooks if overrides_on_batch_end(hook)
+        ]
         watched = self.batch_watchers or plan.batch_checkpoints
         self.on_batch = self.batch_ends if watched else None
         self.first_epoch = plan.epochs + 1 if state.history.stopped_early else state.epoch + 1
@@ -338,12 +342,17 @@ class _Training:
             state.history.stopped_early = state.epoch < self.plan.epochs
         return stop
 
-    def batch_ends(self, batch: int, loss: float, loss_sum: float, correct: float) -> None:
+    def batch_ends(
+        self, batch: int, loss: float, loss_sum: float, correct: float, numbers: BatchNumbers
+    ) -> None:
         """After every batch (the engine calls it): callbacks watching batches, then a
         checkpoint when one is due."""
         state = self.state
-        for hook in self.batch_watchers:
-            hook.on_batch_end(state.net, state.epoch, batch, loss)
+        for hook, wants_logs in self.batch_watchers:
+            if wants_logs:
+                hook.on_batch_end(state.net, state.epoch, batch, loss, logs=numbers._asdict())
+            else:
+                hook.on_batch_end(state.net, state.epoch, batch, loss)
         n_batches = self.n_batches
         if self.saver is not None and (n_batches is None or batch + 1 < n_batches):
             self.saver.after_batch(state, batch, loss_sum, correct, self.running_controls())

@@ -155,8 +155,18 @@ class EpochResult(NamedTuple):
     penalty_sum: float = 0.0
 
 
-# on_batch(batch, loss, loss_sum, correct), after every step of the engines that can stop then.
-BatchHook = Callable[[int, float, float, float], None]
+class BatchNumbers(NamedTuple):
+    """One step's batch: its examples, their summed weight (``size`` without sample weights)
+    and the penalty's part of the step's loss."""
+
+    size: int
+    weight: float
+    penalty: float
+
+
+# on_batch(batch, loss, loss_sum, correct, numbers), after every step of the engines that can
+# stop then.
+BatchHook = Callable[[int, float, float, float, BatchNumbers], None]
 
 
 class Engine(Protocol):

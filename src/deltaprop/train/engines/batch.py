@@ -38,6 +38,7 @@ from deltaprop.train.engines.base import (
     ArraySource,
     Batch,
     BatchHook,
+    BatchNumbers,
     BatchSource,
     DivergenceGuard,
     EpochResult,
@@ -123,7 +124,7 @@ class BatchEngine:
         controls: tuple[float, int] = (0.0, 0),
     ) -> EpochResult:
         """Train one epoch, or its rest from ``first_batch`` on with the sums so far;
-        ``on_batch(batch, loss, loss_sum, correct)`` is called after every step."""
+        ``on_batch(batch, loss, loss_sum, correct, numbers)`` is called after every step."""
         batches = self.source.batches(self.work.batch_size, order, first_batch, into=self.into)
         net = self.net
         self.penalty_sum, self.clipped = controls  # the epoch's so far, as loss_sum
@@ -145,7 +146,7 @@ class BatchEngine:
                 self.penalty_sum += penalty * weight
                 correct += right / m * m  # as the reference adds fraction_right(...) * m
                 if on_batch is not None:
-                    on_batch(index, loss, loss_sum, correct)
+                    on_batch(index, loss, loss_sum, correct, BatchNumbers(m, weight, penalty))
         return EpochResult(loss_sum, correct, clipped=self.clipped, penalty_sum=self.penalty_sum)
 
     def _weighted_loss(self, batch: Batch, m: int) -> float:

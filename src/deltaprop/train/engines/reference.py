@@ -21,6 +21,7 @@ from deltaprop.train.engines.base import (
     Array,
     Batch,
     BatchHook,
+    BatchNumbers,
     DivergenceGuard,
     EpochResult,
     Step,
@@ -49,35 +50,40 @@ class ReferenceEngine:
         controls: tuple[float, int] = (0.0, 0),
     ) -> EpochResult:
         """Train one epoch in ``order`` (None: as stored), or its rest from ``first_batch``
-        on with the sums so far; ``on_batch(batch, loss, loss_sum, correct)`` after every
-        step. ``controls``: the epoch's penalty sum and clipped steps so far."""
+        on with the sums so far; ``on_batch(batch, loss, loss_sum, correct, numbers)`` after
+        every step. ``controls``: the epoch's penalty sum and clipped steps so far."""
         work = self.work
         params, rule = work.net.parameters(), work.accuracy  # the arrays the layers hold now
         batches = work.source.batches(work.batch_size, order, first_batch)
         self.penalty_sum, self.clipped = controls  # the epoch's so far, as loss_sum
         for index, batch in enumerate(batches, first_batch):
             m = batch.X.shape[0]
-            loss, outputs, what = self.step(index, batch, params)
+            weight = m if batch.weights is None else float(batch.weights.sum())
+            loss, penalty, outputs, what = self.step(index, batch, params)
             if what:
                 return EpochResult(loss_sum, correct, index, what)
-            loss_sum += loss * (m if batch.weights is None else float(batch.weights.sum()))
+            loss_sum += loss * weight
+            self.penalty_sum += penalty * weight
             if rule is not None:
                 correct += fraction_right(rule, outputs, batch.T) * m
             if on_batch is not None:
-                on_batch(index, loss, loss_sum, correct)
+                on_batch(index, loss, loss_sum, correct, BatchNumbers(m, weight, penalty))
         return EpochResult(loss_sum, correct, clipped=self.clipped, penalty_sum=self.penalty_sum)
 
-    def step(self, index: int, batch: Batch, params: list[Array]) -> tuple[float, Array, str]:
+    def step(
+        self, index: int, batch: Batch, params: list[Array]
+    ) -> tuple[float, float, Array, str]:
         """One forward, backward and update on ``batch``: the loss before the update, the
-        outputs, and "" or what went wrong (a loss that was not finite: nothing changed; a
-        weight that became non-finite: the weights from before the step are back)."""
+        penalty's part of it, the outputs, and "" or what went wrong (a loss that was not
+        finite: nothing changed; a weight that became non-finite: the weights from before the
+        step are back)."""
         net, opt, w, clip = self.work.net, self.work.optimizer, batch.weights, self.work.clip
         with np.errstate(over="ignore", invalid="ignore"):
             fp = net.forward(batch.X, net.dropout_masks(batch.X.shape[0]))
             penalty = net.penalty_term(w, batch.X.shape[0])
             loss = net.data_loss_of(fp, batch.T, w) + penalty
             if not math.isfinite(loss):
-                return loss, fp.output, LOSS_NOT_FINITE.format(loss)
+                return loss, penalty, fp.output, LOSS_NOT_FINITE.format(loss)
             deltas = net.backward(fp, batch.T, w)
             gradients = net.gradients_from(fp, deltas, w)
             flat = [g for pair in gradients for g in pair]
@@ -86,8 +92,7 @@ class ReferenceEngine:
             self.guard.keep(params)
             opt.step(params, flat)
             if self.guard.undo_if_diverged(params):
-                return loss, fp.output, WEIGHT_NOT_FINITE
-        self.penalty_sum += penalty * (batch.X.shape[0] if w is None else float(w.sum()))
+                return loss, penalty, fp.output, WEIGHT_NOT_FINITE
         for observe in self.step_observers:
             observe(Step(index, batch, fp, loss, deltas, gradients))
-        return loss, fp.output, ""
+        return loss, penalty, fp.output, ""

@@ -321,6 +321,33 @@ def test_on_batch_begin_runs_before_every_step_and_on_batch_end_after(engine):
     assert hook.calls == expected
 
 
+@pytest.mark.parametrize("engine", ["reference", "batch"])
+def test_an_on_batch_end_taking_logs_gets_the_batchs_size_weight_and_penalty(engine):
+    class Logs(dp.Callback):
+        def __init__(self):
+            self.seen = []
+
+        def on_batch_end(self, net, epoch, batch, loss, logs):
+            self.seen.append((loss, logs))
+
+    weights = np.linspace(0.5, 2.0, 60)
+    net = dp.Network([2, 5, 2], output_activation="softmax", loss="cross_entropy", seed=0,
+                     l2=0.1, penalty_scale="sum")  # fmt: skip
+    hook = Logs()
+    history = net.fit(X, Y, epochs=1, batch_size=25, shuffle=False, sample_weight=weights,
+                      callbacks=[hook], engine=engine)  # fmt: skip
+    sizes = [logs["size"] for _, logs in hook.seen]
+    assert sizes == [25, 25, 10]
+    expected = [weights[:25].sum(), weights[25:50].sum(), weights[50:].sum()]
+    assert [logs["weight"] for _, logs in hook.seen] == pytest.approx(expected, rel=1e-15)
+    assert all(0 < logs["penalty"] < loss for loss, logs in hook.seen)
+    # Network.fit's epoch loss and penalty are the batches' means by weight.
+    by_weight = sum(loss * logs["weight"] for loss, logs in hook.seen) / weights.sum()
+    assert history.loss[0] == pytest.approx(by_weight, rel=1e-12)
+    penalty = sum(logs["penalty"] * logs["weight"] for _, logs in hook.seen) / weights.sum()
+    assert history.penalty[0] == pytest.approx(penalty, rel=1e-12)
+
+
 def test_on_batch_begin_on_batches_from_an_iterable_and_when_resuming(tmp_path):
     class Begin(dp.Callback):
         def __init__(self):

@@ -501,6 +501,11 @@ def _builtin(name: str, seed: int, n_samples: int | None) -> Dataset:
             X, y = skd.make_moons(n, noise=0.1, random_state=seed32)
         else:
             X, y = skd.make_circles(n, noise=0.05, factor=0.5, random_state=seed32)
+    return two_class_points(X, y, name)
+
+
+def two_class_points(X: np.ndarray, y: np.ndarray, name: str) -> Dataset:
+    """A classification set of 2-D points ``X`` (columns x1, x2) with labels 0 and 1."""
     return Dataset(
         np.ascontiguousarray(X, dtype=np.float64),
         y.astype(np.int64),

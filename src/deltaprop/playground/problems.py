@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from deltaprop.data.datasets import Dataset, load_dataset
+from deltaprop.data.datasets import Dataset, load_dataset, two_class_points
 from deltaprop.data.preprocessing import Scaler, one_hot, train_test_split
 from deltaprop.explain.example import CLASSIC
 from deltaprop.playground.settings import Settings
@@ -160,14 +160,7 @@ def generated(settings: Settings) -> Dataset:
     from ``settings.seed``."""
     rng = np.random.default_rng(settings.seed)
     X, y = GENERATORS[settings.dataset](settings.points, settings.noise, rng)
-    return Dataset(
-        np.ascontiguousarray(X, dtype=np.float64),
-        y.astype(np.int64),
-        "classification",
-        ["0", "1"],
-        ["x1", "x2"],
-        settings.dataset,
-    )
+    return two_class_points(X, y, settings.dataset)
 
 
 # ------------------------------------------------------------------------ uploads

@@ -144,8 +144,10 @@ def cold_table(results: dict[str, dict[str, list[dict]]]) -> str:
         "|---|---:|---:|---:|---:|---:|---:|",
     ]
     for case, label in COLD_CASES.items():
-        sk, cold, warm = (med(results[case][p], "wall_s") for p in coldstart.PEERS[::-1])
-        cpu = [med(results[case][p], "cpu_s") for p in coldstart.PEERS[::-1]]
+        # By name: coldstart.PEERS is ("cold", "warm", "sklearn"), not the table's order.
+        order = ("sklearn", "cold", "warm")
+        sk, cold, warm = (med(results[case][p], "wall_s") for p in order)
+        cpu = [med(results[case][p], "cpu_s") for p in order]
         if None in (sk, cold, warm):
             rows.append(f"| {label} | skipped | | | | | |")
             continue

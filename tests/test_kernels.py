@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 import deltaprop as dp
+from deltaprop.optim.sklearn_adam import SklearnAdam
 from deltaprop.train.engines import choose as fastpath
 
 pytest.importorskip("numba")
@@ -132,10 +133,13 @@ OPT_IDS = [
     "rms",
     "ada",
 ]
+# scikit-learn's Adam too, only here: the cases below rotate through OPTIMIZERS as they are.
+EVERY_OPTIMIZER = [*OPTIMIZERS, lambda: SklearnAdam(lr=0.01, betas=(0.3, 0.9))]
+EVERY_OPT_ID = [*OPT_IDS, "sklearn-adam"]
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
-@pytest.mark.parametrize("make_opt", OPTIMIZERS, ids=OPT_IDS)
+@pytest.mark.parametrize("make_opt", EVERY_OPTIMIZER, ids=EVERY_OPT_ID)
 def test_batch_engine_equals_reference_for_every_optimizer(make_opt, dtype):
     X, T = problem("softmax", "cross_entropy", n=40, n_in=5, n_out=3)
     fast, ref = pair([5, 8, 6, 3], ["relu", "sigmoid"], "softmax", "cross_entropy", dtype)

@@ -117,15 +117,36 @@ def test_sklearn_adam_step_by_hand():
     assert abs(torch_rule[1] - p[1]) > 1e-3  # where |g| ~ ε the two rules differ
 
 
-def test_the_batch_engine_does_not_fuse_sklearn_adam_as_torchs():
+def test_the_batch_engine_fuses_sklearn_adam_bit_for_bit(data, monkeypatch):
+    # Its own kernel (not torch's Adam), the same operations in SklearnAdam.step's order: with
+    # scikit-learn's L2 term and sample weights, in both dtypes, the fused step's weights are
+    # those of SklearnAdam.step in the same engine (clip_norm, never reached, turns the fused
+    # updates off) exactly.
     from deltaprop.sklearn._engine import make_optimizer
+    from deltaprop.train.engines import kernels
     from deltaprop.train.engines.batch import fusable
 
     args = dict(learning_rate_init=0.01, momentum=0.9, nesterovs_momentum=True, beta_1=0.9,
                 beta_2=0.999, epsilon=1e-8)  # fmt: skip
-    assert not fusable(make_optimizer("adam", alpha=0.3, **args))
-    assert not fusable(SklearnAdam())
-    assert fusable(make_optimizer("sgd", alpha=0.3, **args))
+    assert fusable(make_optimizer("adam", alpha=0.3, **args))
+    fused_calls = []
+    kernel = kernels.sklearn_adam_step
+    monkeypatch.setattr(
+        kernels, "sklearn_adam_step", lambda *a: fused_calls.append(1) or kernel(*a)
+    )
+    T = np.eye(3)[data["multiclass"]]
+    for dtype in (np.float64, np.float32):
+        nets = []
+        for clip_norm in (None, 1e30):
+            net = dp.Network([4, 6, 3], activation="relu", output_activation="softmax",
+                             loss="cross_entropy", seed=2, l2=0.3, penalty_scale="sum",
+                             dtype=dtype)  # fmt: skip
+            net.fit(data["X"], T, optimizer=SklearnAdam(lr=0.01), epochs=4, batch_size=16,
+                    sample_weight=data["weights"], engine="batch", clip_norm=clip_norm)  # fmt: skip
+            nets.append(net)
+        for a, b in zip(nets[0].parameters(), nets[1].parameters()):
+            assert np.array_equal(a, b)
+    assert len(fused_calls) == 4 * 4 * 4 * 2  # (W, b) x 2 layers, 4 batches, 4 epochs, 2 dtypes
 
 
 def test_unit_weights_train_as_no_weights(data):

@@ -16,7 +16,7 @@ from __future__ import annotations
 from deltaprop.core.network import FeedForward
 from deltaprop.core.regularization import check_penalty
 from deltaprop.optim.optimizers import SGD, Adagrad, AdamW, Optimizer, RMSprop
-from deltaprop.sklearn._adam import SklearnAdam
+from deltaprop.optim.sklearn_adam import SklearnAdam
 
 __all__ = ["make_optimizer", "network_penalty", "SOLVERS"]
 
@@ -39,8 +39,8 @@ def make_optimizer(
     sgd: SGD(momentum, nesterov); scikit-learn's velocity v ← μv − ηg holds steps where
         torch's buffer holds gradients: the updates are equal while η is constant and differ
         only after "invscaling" or "adaptive" change η.
-    adam: scikit-learn's own Adam rule (:class:`~._adam.SklearnAdam`, its ε placement), so
-        that the steps equal scikit-learn's; deltaprop's Adam is torch's.
+    adam: scikit-learn's own Adam rule (:class:`~deltaprop.optim.sklearn_adam.SklearnAdam`,
+        its ε placement), so that the steps equal scikit-learn's; deltaprop's Adam is torch's.
     rmsprop, adagrad: learning_rate_init and epsilon; their other settings are torch's
         defaults (RMSprop α = 0.99, no momentum).
     adamw: AdamW with alpha as its decoupled decay of the weights (not the biases).

@@ -34,6 +34,7 @@ from deltaprop.core.regularization import (
     weighted_mean,
 )
 from deltaprop.optim.optimizers import SGD, Adam, AdamW, Optimizer
+from deltaprop.optim.sklearn_adam import SklearnAdam
 from deltaprop.train.engines.base import (
     ArraySource,
     Batch,
@@ -61,9 +62,9 @@ def _kernel_ready(source: BatchSource) -> BatchSource:
 
 
 def fusable(opt: Optimizer) -> bool:
-    """Whether the fused SGD/Adam/AdamW kernels compute ``opt.step`` (exact classes only: a
-    subclass may change the update rule)."""
-    return type(opt) in (SGD, Adam, AdamW)
+    """Whether the fused SGD/Adam/AdamW/SklearnAdam kernels compute ``opt.step`` (exact
+    classes only: a subclass may change the update rule)."""
+    return type(opt) in (SGD, Adam, AdamW, SklearnAdam)
 
 
 def decays_biases(opt: Optimizer) -> bool:
@@ -273,9 +274,19 @@ class BatchEngine:
         gradient."""
         K, opt, hp, net = self.K, self.core, self.hp, self.net
         dt = hp.dtype.type
-        scale, wd = dt(-1.0 / m), opt.weight_decay != 0
-        wd_b = wd and decays_biases(opt)
+        scale = dt(-1.0 / m)
         l2 = [dt(factor * c) for c in net.l2]
+        if isinstance(opt, SklearnAdam):
+
+            def sklearn_adam(coef: object) -> Callable[..., bool]:
+                penalized = bool(coef)
+                return lambda p, g, m1, m2: K.sklearn_adam_step(
+                    p, g, scale, m1, m2, hp, penalized, coef
+                )
+
+            return [(sklearn_adam(c), sklearn_adam(dt(0.0))) for c in l2]
+        wd = opt.weight_decay != 0
+        wd_b = wd and decays_biases(opt)
         if isinstance(opt, SGD):
             mode, first = K.SGD_VARIANTS.index(opt.variant), opt.steps == 1
 

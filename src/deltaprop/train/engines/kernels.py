@@ -468,3 +468,30 @@ def _adam_loop(p, g, scale, m, v, vmax, hp, wd, decoupled, amsgrad, lerp_small, 
         p[i] = new
         bad |= not math.isfinite(new)
     return bad
+
+
+# Indices into SklearnAdam's hyperparameter array (its step_constants, in the parameters' dtype).
+S_B1, S_1MB1, S_B2, S_1MB2, S_STEP, S_EPS = range(6)
+
+
+@jit()
+def sklearn_adam_step(p, g, scale, m, v, hp, penalized, l2):
+    """scikit-learn's Adam (optim.sklearn_adam.SklearnAdam) on a flattened parameter, in its
+    order of operations: m ← β1 m + (1 − β1) d, v ← β2 v + (1 − β2) d², and
+    θ ← θ + (−γ_t m) / (√v + ε). g is consumed and l2 · p added to the gradient when
+    ``penalized``, as in sgd_step; True if a weight became NaN or infinite."""
+    b1, omb1, b2, omb2 = hp[S_B1], hp[S_1MB1], hp[S_B2], hp[S_1MB2]
+    neg_step, eps = -hp[S_STEP], hp[S_EPS]
+    bad = False
+    for i in range(p.shape[0]):
+        old = p[i]
+        d = old * l2 + g[i] * scale if penalized else g[i] * scale
+        mi = m[i] * b1 + d * omb1
+        m[i] = mi
+        vi = v[i] * b2 + (d * d) * omb2
+        v[i] = vi
+        new = old + (mi * neg_step) / (math.sqrt(vi) + eps)
+        g[i] = old
+        p[i] = new
+        bad |= not math.isfinite(new)
+    return bad

@@ -8,12 +8,13 @@ torch's Adam (deltaprop's :class:`deltaprop.optim.optimizers.Adam`) place ε dif
 
 the same step with an ε larger by 1/√(1 − β2^t) in torch's. Early in training (t small, v
 of order ε²) that difference is visible: 0.023 in the weights after 25 epochs on iris. So the
-estimators step with scikit-learn's rule, written here once, operation by operation in
-scikit-learn's order so that the weights agree with scikit-learn's to rounding. It lives with
-the estimators because they are its only user; ``dp.Adam`` keeps torch's rule.
+estimators (``deltaprop.sklearn``, which exports it) step with scikit-learn's rule, written
+here operation by operation in scikit-learn's order so that the weights agree with
+scikit-learn's to rounding; ``dp.Adam`` keeps torch's rule.
 
-It is its own class, not a subclass of Adam: the batch engine fuses the exact classes SGD,
-Adam and AdamW only (``batch.fusable``), so this one always runs its own :meth:`step`.
+It is its own class, not a subclass of Adam (the batch engine fuses exact classes only):
+the batch engine's fused kernel ``kernels.sklearn_adam_step`` computes the same operations
+in the same order, bit for bit.
 """
 
 from __future__ import annotations

@@ -9,6 +9,7 @@ two epochs of small networks stay well inside these).
 
 from __future__ import annotations
 
+import importlib
 import itertools
 
 import numpy as np
@@ -422,7 +423,7 @@ def test_every_activation_loss_accuracy_rule_and_sgd_variant_has_a_kernel_code()
 def test_the_fused_kernels_read_the_optimizers_own_step_constants():
     """SGD's and Adam's per-step floats have one home, step_constants, which their step
     uses; the kernels' index names follow its order."""
-    from deltaprop.train.engines import kernels
+    from deltaprop.train.engines import updates as kernels
 
     adam = dp.AdamW(lr=0.01, betas=(0.8, 0.99), eps=1e-7, weight_decay=0.1)
     adam.steps = 3
@@ -444,7 +445,7 @@ def _kernel_cases(kernels, rng):
     z, t = rng.uniform(0.1, 0.9, size=(5, 7)), np.eye(7)[rng.integers(0, 7, size=5)]
     p, g = rng.normal(size=12), rng.normal(size=12)
     m, v = rng.normal(size=12), rng.uniform(0.1, 1.0, size=12)
-    # Adam's step constants (kernels.A_LR ... A_DECAY), plausible values.
+    # Adam's step constants (updates.A_LR ... A_DECAY), plausible values.
     hp = np.array([0.01, 0.1, 0.1, 0.9, 0.999, 0.001, 0.03, 1e-8, 0.1, 0.999])
     c = kernels.constants(np.float64)
 
@@ -455,13 +456,14 @@ def _kernel_cases(kernels, rng):
         return p.copy(), g.copy(), -0.5, m.copy(), v.copy(), v.copy(), hp, True, 0.1
 
     K = kernels
+    U = importlib.import_module("deltaprop.train.engines.updates")
     return [
         (K.bias_activate, (K.RELU,), lambda: (a.copy(), b, c)),
         (K.backward_hidden, (K.RELU,), lambda: (a.copy(), z, np.empty(7), c)),
         (K.output_batch, (K.CROSS_ENTROPY, K.SOFTMAX, K.ARGMAX), layer),
         (K.output_batch, (K.MSE, K.SIGMOID, K.THRESHOLD), layer),
-        (K.adam_update, (False, False, False, True), adam),
-        (K.adam_update, (True, True, True, False), adam),
+        (U.adam_update, (False, False, False, True), adam),
+        (U.adam_update, (True, True, True, False), adam),
     ]
 
 

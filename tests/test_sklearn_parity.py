@@ -123,16 +123,16 @@ def test_the_batch_engine_fuses_sklearn_adam_bit_for_bit(data, monkeypatch):
     # those of SklearnAdam.step in the same engine (clip_norm, never reached, turns the fused
     # updates off) exactly.
     from deltaprop.sklearn._engine import make_optimizer
-    from deltaprop.train.engines import kernels
+    from deltaprop.train.engines import updates
     from deltaprop.train.engines.batch import fusable
 
     args = dict(learning_rate_init=0.01, momentum=0.9, nesterovs_momentum=True, beta_1=0.9,
                 beta_2=0.999, epsilon=1e-8)  # fmt: skip
     assert fusable(make_optimizer("adam", alpha=0.3, **args))
     fused_calls = []
-    kernel = kernels.sklearn_adam_step
+    kernel = updates.sklearn_adam_step
     monkeypatch.setattr(
-        kernels, "sklearn_adam_step", lambda *a: fused_calls.append(1) or kernel(*a)
+        updates, "sklearn_adam_step", lambda *a: fused_calls.append(1) or kernel(*a)
     )
     T = np.eye(3)[data["multiclass"]]
     for dtype in (np.float64, np.float32):

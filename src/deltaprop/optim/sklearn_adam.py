@@ -13,7 +13,7 @@ here operation by operation in scikit-learn's order so that the weights agree wi
 scikit-learn's to rounding; ``dp.Adam`` keeps torch's rule.
 
 It is its own class, not a subclass of Adam (the batch engine fuses exact classes only):
-the batch engine's fused kernel ``kernels.sklearn_adam_step`` computes the same operations
+the batch engine's fused kernel ``updates.sklearn_adam_step`` computes the same operations
 in the same order, bit for bit.
 """
 

@@ -48,7 +48,7 @@ from deltaprop.train.engines.base import (
     restore,
     weight_diverged,
 )
-from deltaprop.train.engines.loading import require_kernels
+from deltaprop.train.engines.loading import require_kernels, update_kernels
 
 Array = np.ndarray
 
@@ -83,6 +83,7 @@ class BatchEngine:
         self.net, self.opt = net, opt
         self.source = _kernel_ready(work.source)
         K = self.K = require_kernels()
+        self.updates = update_kernels()
         dt = net.dtype
         self._allocate_batch_buffers(size)
         self.gW = [np.empty_like(layer.W) for layer in net.layers]
@@ -272,7 +273,7 @@ class BatchEngine:
         ``factor`` is what the network's L2 coefficients are multiplied by this batch
         (penalty_factor; 0 without a penalty): the kernels add factor · l2 · W to W's
         gradient."""
-        K, opt, hp, net = self.K, self.core, self.hp, self.net
+        K, U, opt, hp, net = self.K, self.updates, self.core, self.hp, self.net
         dt = hp.dtype.type
         scale = dt(-1.0 / m)
         l2 = [dt(factor * c) for c in net.l2]
@@ -280,7 +281,7 @@ class BatchEngine:
 
             def sklearn_adam(coef: object) -> Callable[..., bool]:
                 penalized = bool(coef)
-                return lambda p, g, m1, m2: K.sklearn_adam_step(
+                return lambda p, g, m1, m2: U.sklearn_adam_step(
                     p, g, scale, m1, m2, hp, penalized, coef
                 )
 
@@ -292,7 +293,7 @@ class BatchEngine:
 
             def sgd(decay: bool, coef: object) -> Callable[..., bool]:
                 penalized = bool(coef)
-                return lambda p, g, buf: K.sgd_step(
+                return lambda p, g, buf: U.sgd_step(
                     p, g, scale, buf, hp, decay, mode, first, penalized, coef
                 )
 
@@ -301,7 +302,7 @@ class BatchEngine:
 
         def adam(decay: bool, coef: object) -> Callable[..., bool]:
             penalized = bool(coef)
-            return lambda p, g, m1, m2, top: K.adam_step(
+            return lambda p, g, m1, m2, top: U.adam_step(
                 p, g, scale, m1, m2, top, hp, decay, *rest, penalized, coef
             )
 

@@ -1,8 +1,9 @@
 """Loading the Numba kernels, once per process, and only when a fast engine first needs them.
 
-kernels.py and online_kernel.py import Numba at their top, so they are imported here by name
-(importlib), never at the top of another module: ``import deltaprop`` stays as cheap as NumPy
-alone, and where Numba is missing training runs on the reference engine after one warning.
+kernels.py, updates.py and online_kernel.py import Numba at their top, so they are imported
+here by name (importlib), never at the top of another module: ``import deltaprop`` stays as
+cheap as NumPy alone, and where Numba is missing training runs on the reference engine after
+one warning.
 """
 
 from __future__ import annotations
@@ -45,6 +46,12 @@ def require_kernels() -> ModuleType:
     if kernels is None:
         raise RuntimeError("the fast engines need Numba, which is not available")
     return kernels
+
+
+def update_kernels() -> ModuleType:
+    """The updates module (the optimizers' fused updates), loaded with the kernels."""
+    require_kernels()
+    return importlib.import_module("deltaprop.train.engines.updates")
 
 
 def online_epoch_kernel() -> Any:

@@ -376,26 +376,44 @@ def _old_checkpoint_maker():
 old_checkpoints = _old_checkpoint_maker()
 
 
+def _assert_close_history(got, want, key: str) -> None:
+    """A history entry equal to rounding: numbers close, everything else (None, flags) equal."""
+    if not isinstance(want, list):
+        assert got == want, key
+        return
+    assert len(got) == len(want), key
+    for a, b in zip(got, want):
+        if isinstance(b, float):
+            assert a == pytest.approx(b, rel=1e-10, abs=1e-12), key
+        else:
+            assert a == b, key
+
+
 @pytest.mark.parametrize("name", sorted(old_checkpoints.CASES))
-def test_a_checkpoint_written_by_deltaprop_0_1_resumes_bit_for_bit(tmp_path, name):
+def test_a_checkpoint_written_by_deltaprop_0_1_resumes(tmp_path, name):
     """tests/fixtures/old_checkpoints/ holds checkpoints deltaprop 0.1 wrote when these fits
-    were interrupted (see make_old_checkpoint.py). Resumed today, each ends exactly where the
-    uninterrupted fit does, and exactly where today's own checkpoint of that moment leads."""
+    were interrupted (see make_old_checkpoint.py). Today's code, interrupted at the same
+    moment, writes the same state to rounding: the kernels' arithmetic may change in the last
+    bits between versions (their exponential has since 0.2, train/engines/exponential.py),
+    never the format or the resume. Resumed, the old checkpoint ends where the uninterrupted
+    fit does, to rounding, and today's own checkpoint of that moment exactly there."""
     old = FIXTURES / "old_checkpoints" / f"{name}.dpc"
     shutil.copy(old, tmp_path / "old")
     resumed, resumed_history = old_checkpoints.train(name, tmp_path / "old", "resume")
-    # Today's code, interrupted at the same moment, writes the same state...
     assert old_checkpoints.train(name, tmp_path / "today", "interrupted")[1] is None
     net_old, state_old, _ = load_checkpoint(old)
     net_today, state_today, _ = load_checkpoint(tmp_path / "today")
     assert (state_old.epoch, state_old.batch) == (state_today.epoch, state_today.batch)
     assert (state_old.epoch, state_old.batch) != (0, 0)
     for p, q in zip(net_old.parameters(), net_today.parameters()):
-        np.testing.assert_array_equal(p, q)
-    # ...and resuming either gives the weights and history of the uninterrupted fit.
+        np.testing.assert_allclose(p, q, rtol=1e-12, atol=1e-14)
     again, again_history = old_checkpoints.train(name, tmp_path / "today", "resume")
     straight, straight_history = old_checkpoints.train(name, tmp_path / "straight", "straight")
-    for net in (resumed, again):
-        for p, q in zip(net.parameters(), straight.parameters()):
-            np.testing.assert_array_equal(p, q)
-    assert resumed_history == again_history == straight_history
+    for p, q in zip(again.parameters(), straight.parameters()):
+        np.testing.assert_array_equal(p, q)
+    assert again_history == straight_history
+    for p, q in zip(resumed.parameters(), straight.parameters()):
+        np.testing.assert_allclose(p, q, rtol=1e-10, atol=1e-12)
+    assert resumed_history.keys() == straight_history.keys()
+    for key, values in straight_history.items():
+        _assert_close_history(resumed_history[key], values, key)

@@ -37,28 +37,25 @@ _LN2_LOW = 1.90821492927058770002e-10
 _DEEP = -700.0
 
 
-@intrinsic
-def _bits_of(typingctx, x):
-    """A float64's bits as an int64 (a bitcast; numba has no scalar view)."""
-    if x != types.float64:
-        return None
+def _bitcast(source: types.Type, target: types.Type):
+    """A compiled function reinterpreting a ``source`` value's bits as ``target`` (LLVM's
+    bitcast; Numba has no scalar view)."""
 
-    def codegen(context, builder, signature, args):
-        return builder.bitcast(args[0], context.get_value_type(types.int64))
+    @intrinsic
+    def cast(typingctx, x):
+        if x != source:
+            return None
 
-    return types.int64(types.float64), codegen
+        def codegen(context, builder, signature, args):
+            return builder.bitcast(args[0], context.get_value_type(target))
+
+        return target(source), codegen
+
+    return cast
 
 
-@intrinsic
-def _float_of(typingctx, bits):
-    """The float64 whose bits are the int64 ``bits``."""
-    if bits != types.int64:
-        return None
-
-    def codegen(context, builder, signature, args):
-        return builder.bitcast(args[0], context.get_value_type(types.float64))
-
-    return types.float64(types.int64), codegen
+_bits_of = _bitcast(types.float64, types.int64)
+_float_of = _bitcast(types.int64, types.float64)
 
 
 # contract: the polynomial's multiply-adds become fused (more accurate, and half the

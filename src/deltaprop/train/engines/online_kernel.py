@@ -45,8 +45,8 @@ def _forward_layer(w, wo, z, zi, fan_in, units, a, c):
 @jit()
 def _activate_layer(code, a, z, zo, units, c):
     """z = h(a) for a hidden layer's units. The sigmoid, the seed's activation, has a loop
-    of its own, which LLVM vectorises with its exponential (1.1× the whole epoch of
-    64-32-10 on digits); the others go through activate's per-unit dispatch, which keeps
+    of its own, which LLVM vectorises with its exponential (about 1.07× the whole epoch
+    of 64-32-10 on digits); the others go through activate's per-unit dispatch, which keeps
     this general kernel's compilation short."""
     if code == SIGMOID:
         for j in range(units):

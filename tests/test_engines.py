@@ -108,6 +108,7 @@ def test_kernels_compile_uncached_when_no_cache_can_be_written(monkeypatch):
 
 def test_small_fits_skip_loading_the_kernels(monkeypatch):
     monkeypatch.setattr(loading, "_kernels", None)  # as in a fresh process
+    monkeypatch.setattr(fastpath.small_fit_savings, "seconds", 0.0)
     net = dp.Network([64, 64, 10], output_activation="softmax", loss="cross_entropy", seed=0)
     # The CLI's digits default (1,294 examples, 30 epochs, batch 32): cheaper on NumPy alone.
     assert fastpath.engine_for_size(net, 1294, 30, 32) == "reference"
@@ -117,6 +118,25 @@ def test_small_fits_skip_loading_the_kernels(monkeypatch):
     assert fastpath.engine_for_size(big, 60_000, 3, 128) == "auto"
     monkeypatch.setattr(loading, "_kernels", object())  # already loaded: always use them
     assert fastpath.engine_for_size(net, 10, 1, 32) == "auto"
+
+
+def test_small_fits_load_the_kernels_once_their_forgone_savings_would_have_paid(monkeypatch):
+    monkeypatch.setattr(loading, "_kernels", None)  # as in a fresh process
+    monkeypatch.setattr(fastpath.small_fit_savings, "seconds", 0.0)
+    net = dp.Network([64, 100, 10], output_activation="softmax", loss="cross_entropy", seed=0)
+    # scikit-learn's digits defaults (1,257 training rows, batch 200, 200 epochs): by the
+    # estimate, 1,400 steps x 60 us + 6 x 200 x 1,257 x 7,510 flops / 2e10 = 0.650 s on NumPy,
+    # of which the batch engine would save 35%, 0.228 s: less than the 0.4 s of loading.
+    assert fastpath.engine_for_size(net, 1257, 200, 200) == "reference"
+    assert fastpath.small_fit_savings.seconds == pytest.approx(0.22764, abs=1e-5)
+    # A second such fit (a search, a cross-validation): 0.455 s forgone would repay loading.
+    assert fastpath.engine_for_size(net, 1257, 200, 200) == "auto"
+    assert fastpath.small_fit_savings.seconds == pytest.approx(0.22764, abs=1e-5)
+    # A loop of one-epoch partial fits loads them after 0.4 / 0.001138 s = 351.4 calls.
+    monkeypatch.setattr(fastpath.small_fit_savings, "seconds", 0.0)
+    engines = [fastpath.engine_for_size(net, 1257, 1, 200) for _ in range(400)]
+    assert engines.index("auto") == 351
+    assert set(engines[:351]) == {"reference"} and set(engines[351:]) == {"auto"}
 
 
 def test_lazy_names_and_submodules_resolve_from_a_fresh_import():

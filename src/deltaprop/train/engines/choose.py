@@ -27,6 +27,7 @@ raises.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from types import ModuleType
 
 import numpy as np
@@ -50,6 +51,7 @@ __all__ = [
     "load_kernels",
     "make_engine",
     "network_problem",
+    "small_fit_savings",
 ]
 
 ENGINES = ("auto", "reference", "online", "batch")
@@ -199,14 +201,32 @@ def engine_for_epoch(engine: Engine) -> Engine:
 KERNEL_LOAD_SECONDS = 0.4  # importing Numba and loading the cached kernels, measured here
 
 
+@dataclass
+class SmallFitSavings:
+    """The seconds the kernels would have saved, by :func:`engine_for_size`'s estimate, on
+    the fits this process ran on NumPy because each alone was too small to repay loading
+    them. Once that and the next fit's saving together exceed the loading cost, the kernels
+    load: a search or a loop of ``partial_fit`` calls stops paying NumPy's price after about
+    the loading cost (the rent-or-buy rule, which never pays more than twice the best
+    choice made knowing the future), while a lone small fit never loads them."""
+
+    seconds: float = 0.0
+
+
+small_fit_savings = SmallFitSavings()
+
+
 def engine_for_size(net: FeedForward, n_examples: int, epochs: int, batch_size: int | None) -> str:
-    """ "auto" unless the kernels are not loaded in this process yet and the fit is too small
-    to repay loading them; then "reference".
+    """ "auto" unless the kernels are not loaded in this process yet and the fit, with the
+    savings forgone on this process's earlier small fits (:class:`SmallFitSavings`), is
+    too small to repay loading them; then "reference".
 
     The estimate of the reference path's time is deliberately rough: ~60 µs per step
     (Python and NumPy call overhead) plus the matrix products at ~20 GFLOP/s, which puts
     scikit-learn's digits defaults at the 0.6 s measured there. The online kernel saves
-    nearly all of it, the batch engine about a third.
+    nearly all of it, the batch engine about a third. It is an estimate, not a timing, so
+    that which engine a fit runs on (and so its last digits) does not depend on the
+    machine's load.
     """
     if kernels_loaded():
         return "auto"
@@ -215,4 +235,7 @@ def engine_for_size(net: FeedForward, n_examples: int, epochs: int, batch_size: 
     flops = 6.0 * epochs * n_examples * net.n_parameters  # forward and backward
     reference_seconds = steps * 60e-6 + flops / 2e10
     saved = reference_seconds * (0.95 if size == 1 else 0.35)
-    return "auto" if saved > KERNEL_LOAD_SECONDS else "reference"
+    if saved + small_fit_savings.seconds > KERNEL_LOAD_SECONDS:
+        return "auto"
+    small_fit_savings.seconds += saved
+    return "reference"

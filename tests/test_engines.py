@@ -127,16 +127,49 @@ def test_small_fits_load_the_kernels_once_their_forgone_savings_would_have_paid(
     # scikit-learn's digits defaults (1,257 training rows, batch 200, 200 epochs): by the
     # estimate, 1,400 steps x 60 us + 6 x 200 x 1,257 x 7,510 flops / 2e10 = 0.650 s on NumPy,
     # of which the batch engine would save 35%, 0.228 s: less than the 0.4 s of loading.
+    assert fastpath.kernel_saving(net, 1257, 200, 200) == pytest.approx(0.22764, abs=1e-5)
     assert fastpath.engine_for_size(net, 1257, 200, 200) == "reference"
+    assert fastpath.small_fit_savings.seconds == 0.0  # choosing counts nothing
+    fastpath.forgo_kernels(net, 1257, 200, 200)  # the fit ran all its epochs on NumPy
     assert fastpath.small_fit_savings.seconds == pytest.approx(0.22764, abs=1e-5)
     # A second such fit (a search, a cross-validation): 0.455 s forgone would repay loading.
     assert fastpath.engine_for_size(net, 1257, 200, 200) == "auto"
-    assert fastpath.small_fit_savings.seconds == pytest.approx(0.22764, abs=1e-5)
+    # A fit that stopped early counts the epochs it ran: 27 of 200 leave the next on NumPy.
+    monkeypatch.setattr(fastpath.small_fit_savings, "seconds", 0.0)
+    fastpath.forgo_kernels(net, 1257, 27, 200)
+    full = fastpath.kernel_saving(net, 1257, 200, 200)
+    assert fastpath.small_fit_savings.seconds == pytest.approx(full * 27 / 200, rel=1e-12)
+    assert fastpath.engine_for_size(net, 1257, 200, 200) == "reference"
     # A loop of one-epoch partial fits loads them after 0.4 / 0.001138 s = 351.4 calls.
     monkeypatch.setattr(fastpath.small_fit_savings, "seconds", 0.0)
-    engines = [fastpath.engine_for_size(net, 1257, 1, 200) for _ in range(400)]
+    engines = []
+    for _ in range(400):
+        engines.append(fastpath.engine_for_size(net, 1257, 1, 200))
+        if engines[-1] == "reference":
+            fastpath.forgo_kernels(net, 1257, 1, 200)
     assert engines.index("auto") == 351
     assert set(engines[:351]) == {"reference"} and set(engines[351:]) == {"auto"}
+
+
+def test_an_estimator_counts_the_epochs_its_small_fit_ran_on_numpy(monkeypatch):
+    from deltaprop.sklearn import MLPRegressor
+
+    monkeypatch.setattr(loading, "_kernels", None)  # as in a fresh process
+    monkeypatch.setattr(fastpath.small_fit_savings, "seconds", 0.0)
+    X = np.random.default_rng(0).normal(size=(300, 5))
+    y = X @ np.arange(1.0, 6.0) / 10
+    est = MLPRegressor(hidden_layer_sizes=(8,), max_iter=300, tol=1e-3, random_state=0)
+    est.fit(X, y)
+    assert 0 < est.n_iter_ < 300  # it stopped early, on the reference engine
+    assert not loading.kernels_loaded()
+    expected = fastpath.kernel_saving(est.network_, 300, est.n_iter_, 200)
+    assert fastpath.small_fit_savings.seconds == pytest.approx(expected, rel=1e-12)
+    # Sparse inputs run on NumPy whatever the kernels' state: they count nothing.
+    scipy_sparse = pytest.importorskip("scipy.sparse")
+    MLPRegressor(hidden_layer_sizes=(8,), max_iter=5, random_state=0).fit(
+        scipy_sparse.csr_matrix(X), y
+    )
+    assert fastpath.small_fit_savings.seconds == pytest.approx(expected, rel=1e-12)
 
 
 def test_lazy_names_and_submodules_resolve_from_a_fresh_import():

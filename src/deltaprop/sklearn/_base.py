@@ -26,7 +26,13 @@ from deltaprop.model import Network
 from deltaprop.optim.optimizers import Optimizer
 from deltaprop.sklearn._engine import SOLVERS, make_optimizer, network_penalty
 from deltaprop.sklearn._file import EstimatorFile
-from deltaprop.sklearn._inputs import as_dtype, batch_size_for, checked_weights, engine_for
+from deltaprop.sklearn._inputs import (
+    after_fit,
+    as_dtype,
+    batch_size_for,
+    checked_weights,
+    engine_for,
+)
 from deltaprop.sklearn._layout import SklearnLayout
 from deltaprop.sklearn._lbfgs import fit_lbfgs
 from deltaprop.sklearn._monitor import EpochMonitor, HoldOut, WeightedEpochMonitor
@@ -257,7 +263,8 @@ class BaseMLP(SklearnLayout, EstimatorFile, BaseEstimator, ABC):
         monitor: EpochMonitor,
     ) -> None:
         """The stochastic solvers' epochs: ``Network.fit`` (sample weights included)."""
-        self.network_.fit(
+        engine = engine_for(self.network_, X, epochs, batch_size)
+        history = self.network_.fit(
             X,
             T,
             sample_weight=weights,
@@ -267,8 +274,9 @@ class BaseMLP(SklearnLayout, EstimatorFile, BaseEstimator, ABC):
             shuffle=self.shuffle,
             callbacks=[monitor],
             accuracy=False,
-            engine=engine_for(self.network_, X, epochs, batch_size),
+            engine=engine,
         )
+        after_fit(self.network_, X, engine, len(history.epoch), batch_size)
 
     def _prepare_fit(
         self, X: object, y: object, incremental: bool, sample_weight: object

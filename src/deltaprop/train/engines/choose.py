@@ -48,6 +48,8 @@ __all__ = [
     "choose_engine",
     "engine_for_epoch",
     "engine_for_size",
+    "forgo_kernels",
+    "kernel_saving",
     "load_kernels",
     "make_engine",
     "network_problem",
@@ -203,12 +205,13 @@ KERNEL_LOAD_SECONDS = 0.4  # importing Numba and loading the cached kernels, mea
 
 @dataclass
 class SmallFitSavings:
-    """The seconds the kernels would have saved, by :func:`engine_for_size`'s estimate, on
-    the fits this process ran on NumPy because each alone was too small to repay loading
-    them. Once that and the next fit's saving together exceed the loading cost, the kernels
-    load: a search or a loop of ``partial_fit`` calls stops paying NumPy's price after about
-    the loading cost (the rent-or-buy rule, which never pays more than twice the best
-    choice made knowing the future), while a lone small fit never loads them."""
+    """The seconds the kernels would have saved, by :func:`kernel_saving`'s estimate, on the
+    fits this process ran on NumPy because each alone was too small to repay loading them
+    (:func:`forgo_kernels` adds each, for the epochs it ran). Once that and the next fit's
+    saving together exceed the loading cost, the kernels load: a search, a cross-validation
+    or a loop of ``partial_fit`` calls stops paying NumPy's price after about the loading
+    cost (the rent-or-buy rule, which by the estimate never pays more than twice what the
+    best choice made knowing the future would), while a lone small fit never loads them."""
 
     seconds: float = 0.0
 
@@ -216,26 +219,34 @@ class SmallFitSavings:
 small_fit_savings = SmallFitSavings()
 
 
-def engine_for_size(net: FeedForward, n_examples: int, epochs: int, batch_size: int | None) -> str:
-    """ "auto" unless the kernels are not loaded in this process yet and the fit, with the
-    savings forgone on this process's earlier small fits (:class:`SmallFitSavings`), is
-    too small to repay loading them; then "reference".
-
-    The estimate of the reference path's time is deliberately rough: ~60 µs per step
-    (Python and NumPy call overhead) plus the matrix products at ~20 GFLOP/s, which puts
-    scikit-learn's digits defaults at the 0.6 s measured there. The online kernel saves
-    nearly all of it, the batch engine about a third. It is an estimate, not a timing, so
-    that which engine a fit runs on (and so its last digits) does not depend on the
-    machine's load.
-    """
-    if kernels_loaded():
-        return "auto"
+def kernel_saving(net: FeedForward, n_examples: int, epochs: int, batch_size: int | None) -> float:
+    """The seconds the kernels would save on a fit, by a deliberately rough estimate of the
+    reference path's time: ~60 µs per step (Python and NumPy call overhead) plus the matrix
+    products at ~20 GFLOP/s, which puts scikit-learn's digits defaults at the 0.6 s measured
+    there. The online kernel saves nearly all of it, the batch engine about a third. It is an
+    estimate, not a timing, so that which engine a fit runs on (and so its last digits) does
+    not depend on the machine's load."""
     size = n_examples if batch_size is None else min(batch_size, n_examples)
     steps = epochs * -(-n_examples // size)
     flops = 6.0 * epochs * n_examples * net.n_parameters  # forward and backward
     reference_seconds = steps * 60e-6 + flops / 2e10
-    saved = reference_seconds * (0.95 if size == 1 else 0.35)
-    if saved + small_fit_savings.seconds > KERNEL_LOAD_SECONDS:
+    return reference_seconds * (0.95 if size == 1 else 0.35)
+
+
+def engine_for_size(net: FeedForward, n_examples: int, epochs: int, batch_size: int | None) -> str:
+    """ "auto" unless the kernels are not loaded in this process yet and a fit of up to
+    ``epochs``, with the savings forgone on this process's earlier small fits
+    (:class:`SmallFitSavings`), is too small to repay loading them; then "reference", and
+    the caller reports the epochs it ran to :func:`forgo_kernels`."""
+    if kernels_loaded():
         return "auto"
-    small_fit_savings.seconds += saved
-    return "reference"
+    saved = kernel_saving(net, n_examples, epochs, batch_size)
+    return "auto" if saved + small_fit_savings.seconds > KERNEL_LOAD_SECONDS else "reference"
+
+
+def forgo_kernels(
+    net: FeedForward, n_examples: int, epochs_run: int, batch_size: int | None
+) -> None:
+    """Count what the kernels would have saved on a fit that :func:`engine_for_size` sent to
+    the reference engine, over the epochs it ran (fewer than asked when it stopped early)."""
+    small_fit_savings.seconds += kernel_saving(net, n_examples, epochs_run, batch_size)

@@ -13,9 +13,10 @@ fit). Every measurement runs in a fresh Python process, the two sides alternatin
 first on even runs, scikit-learn's on odd ones), so neither inherits the other's caches or
 warm-up. In each process the data are made first; then ``--fits`` identical fits run one
 after another, as in a search or a cross-validation: "first" times the first ``fit`` (what a
-script pays), "second" the next (on digits deltaprop loads its compiled kernels there: a lone
-small fit runs on NumPy, a second one no longer does, see ``engine_for_size``), "steady" the
-median of the rest, and "total" all of them.
+script pays), "second" the next (for the digits classifier deltaprop loads its compiled
+kernels there: a lone small fit runs on NumPy, and once a process's small fits have forgone
+about the loading cost the next one does not, see ``engine_for_size``), "steady" the median of
+the rest, and "total" all of them.
 
 Prints each run, then the medians, the ratio scikit-learn / deltaprop (above 1: deltaprop is
 faster) and the held-out scores (accuracy, or R²). Wall-clock time is the measure; process

@@ -27,11 +27,11 @@ from deltaprop.optim.optimizers import Optimizer
 from deltaprop.sklearn._engine import SOLVERS, make_optimizer, network_penalty
 from deltaprop.sklearn._file import EstimatorFile
 from deltaprop.sklearn._inputs import (
-    after_fit,
     as_dtype,
     batch_size_for,
     checked_weights,
     engine_for,
+    report_numpy_fit,
 )
 from deltaprop.sklearn._layout import SklearnLayout
 from deltaprop.sklearn._lbfgs import fit_lbfgs
@@ -276,7 +276,7 @@ class BaseMLP(SklearnLayout, EstimatorFile, BaseEstimator, ABC):
             accuracy=False,
             engine=engine,
         )
-        after_fit(self.network_, X, engine, len(history.epoch), batch_size)
+        report_numpy_fit(self.network_, X, engine, len(history.epoch), batch_size)
 
     def _prepare_fit(
         self, X: object, y: object, incremental: bool, sample_weight: object

@@ -1,5 +1,5 @@
 """What the estimators check and convert before training: sample weights, X's dtype (dense
-or sparse), the batch size, the engine."""
+or sparse), the batch size, the engine; and, after a fit on NumPy, what it forwent."""
 
 from __future__ import annotations
 
@@ -35,7 +35,9 @@ def engine_for(net: Network, X: object, epochs: int, batch_size: int) -> str:
     return engine_for_size(net, X.shape[0], epochs, batch_size)  # type: ignore[attr-defined]
 
 
-def after_fit(net: Network, X: object, engine: str, epochs_run: int, batch_size: int) -> None:
+def report_numpy_fit(
+    net: Network, X: object, engine: str, epochs_run: int, batch_size: int
+) -> None:
     """Tell the chooser the epochs a fit that :func:`engine_for` sent to NumPy because of its
     size ran, so that a process's small fits together load the kernels once they would have
     repaid it (:func:`~deltaprop.train.engines.choose.forgo_kernels`)."""

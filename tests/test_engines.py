@@ -29,7 +29,8 @@ def test_import_deltaprop_loads_none_of_the_heavy_modules():
     top = {name.split(".")[0] for name in loaded}
     assert "deltaprop" in top and "numpy" in top
     assert not top & {"numba", "llvmlite", "matplotlib", "sklearn", "torch", "scipy"}, top
-    compiled = ("kernels", "updates", "online_kernel", "exponential", "compiling")
+    compiled = ("kernels", "batch_kernels", "updates", "online_kernel", "exponential")
+    compiled += ("compiling",)
     kernels = {f"deltaprop.train.engines.{m}" for m in compiled}
     assert not loaded & kernels
 
@@ -38,7 +39,7 @@ def test_import_deltaprop_loads_none_of_the_heavy_modules():
 def without_numba(monkeypatch):
     """Make ``import numba`` fail as it does where Numba is not installed."""
     monkeypatch.setitem(sys.modules, "numba", None)
-    for name in ("kernels", "updates", "exponential", "compiling"):
+    for name in ("kernels", "batch_kernels", "updates", "exponential", "compiling"):
         monkeypatch.delitem(sys.modules, f"deltaprop.train.engines.{name}", raising=False)
     monkeypatch.setattr(loading, "_kernels", None)
 

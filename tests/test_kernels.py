@@ -11,6 +11,10 @@ from __future__ import annotations
 
 import importlib
 import itertools
+import json
+import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -455,13 +459,13 @@ def _kernel_cases(kernels, rng):
     def adam():
         return p.copy(), g.copy(), -0.5, m.copy(), v.copy(), v.copy(), hp, True, 0.1
 
-    K = kernels
+    K = importlib.import_module("deltaprop.train.engines.batch_kernels")
     U = importlib.import_module("deltaprop.train.engines.updates")
     return [
-        (K.bias_activate, (K.RELU,), lambda: (a.copy(), b, c)),
-        (K.backward_hidden, (K.RELU,), lambda: (a.copy(), z, np.empty(7), c)),
-        (K.output_batch, (K.CROSS_ENTROPY, K.SOFTMAX, K.ARGMAX), layer),
-        (K.output_batch, (K.MSE, K.SIGMOID, K.THRESHOLD), layer),
+        (K.bias_activate, (kernels.RELU,), lambda: (a.copy(), b, c)),
+        (K.backward_hidden, (kernels.RELU,), lambda: (a.copy(), z, np.empty(7), c)),
+        (K.output_batch, (kernels.CROSS_ENTROPY, kernels.SOFTMAX, kernels.ARGMAX), layer),
+        (K.output_batch, (kernels.MSE, kernels.SIGMOID, kernels.THRESHOLD), layer),
         (U.adam_update, (False, False, False, True), adam),
         (U.adam_update, (True, True, True, False), adam),
     ]
@@ -484,10 +488,66 @@ def test_kernels_compiled_for_one_configuration_equal_their_general_form():
 
 
 def test_past_the_limit_a_kernel_runs_its_general_form():
-    from deltaprop.train.engines import compiling, kernels
+    from deltaprop.train.engines import batch_kernels, compiling, kernels
 
-    kernel = kernels.bias_activate
+    kernel = batch_kernels.bias_activate
     fresh = compiling.Specialised(kernel.general, kernel.bind, 1, limit=0)
     general = fresh.specialise(np.int64(kernels.RELU))
     assert general.func is kernel.general and general.args == (kernels.RELU,)
     assert type(general.args[0]) is int and fresh.specialise(kernels.RELU) is general
+
+
+_WHAT_COMPILES = """
+import json, sys
+import numpy as np
+from numba.core import event
+from deltaprop.train.engines import batch_kernels as B, kernels as K
+
+a, b, c = np.ones((3, 4)), np.ones(4), K.constants(np.float64)
+o, t, delta, db = np.empty((3, 4)), np.eye(4)[:3], np.empty((3, 4)), np.empty(4)
+calls = {
+    "bias_activate": lambda: B.bias_activate(K.RELU, a.copy(), b, c),
+    "backward_hidden": lambda: B.backward_hidden(K.RELU, a.copy(), a, db, c),
+    "output_batch": lambda: B.output_batch(
+        K.CROSS_ENTROPY, K.SOFTMAX, K.ARGMAX, a.copy(), b, o, t, delta, db, c
+    ),
+}
+compiled = {}
+for name, call in calls.items():
+    with event.install_recorder("numba:compile") as record:
+        call()
+    compiled[name] = sorted({e.data["dispatcher"].py_func.__name__ for _, e in record.buffer})
+print(json.dumps(compiled))
+"""
+
+
+@pytest.fixture(scope="module")
+def first_compilations(tmp_path_factory):
+    """What each kernel compiles in a fresh process with an empty cache, as on a first fit,
+    so that nothing is compiled already: {kernel: names of the functions compiled}."""
+    env = {**os.environ, "DELTAPROP_SPECIALISATIONS": "1"}
+    env["NUMBA_CACHE_DIR"] = str(tmp_path_factory.mktemp("numba_cache"))
+    run = subprocess.run(
+        [sys.executable, "-c", _WHAT_COMPILES], env=env, capture_output=True, text=True
+    )
+    assert run.returncode == 0, run.stderr
+    return json.loads(run.stdout)
+
+
+@pytest.mark.parametrize(
+    "kernel, compiled",
+    [
+        ("bias_activate", {"bias_activate_as", "_relu"}),
+        ("backward_hidden", {"backward_hidden_as", "_relu_slope"}),
+        # softmax's row takes e^x (one function) and max over a pair (Numba's own).
+        ("output_batch", {"output_batch_as", "_cross_entropy_row", "_exp_nonpositive64",
+                          "is_correct", "impl"}),
+    ],
+)  # fmt: skip
+def test_a_kernel_for_one_configuration_compiles_that_configurations_rules_alone(
+    kernel, compiled, first_compilations
+):
+    """What a first fit compiles is what it costs (about 0.05-0.1 s per function here): the
+    kernel specialised for relu compiles relu's rule and no other activation's, cross-entropy's
+    output layer no other loss's row (compiling.by_code)."""
+    assert set(first_compilations[kernel]) == compiled

@@ -48,7 +48,7 @@ from deltaprop.train.engines.base import (
     restore,
     weight_diverged,
 )
-from deltaprop.train.engines.loading import require_kernels, update_kernels
+from deltaprop.train.engines.loading import batch_kernels, require_kernels, update_kernels
 
 Array = np.ndarray
 
@@ -83,6 +83,7 @@ class BatchEngine:
         self.net, self.opt = net, opt
         self.source = _kernel_ready(work.source)
         K = self.K = require_kernels()
+        self.loops = batch_kernels()
         self.updates = update_kernels()
         dt = net.dtype
         self._allocate_batch_buffers(size)
@@ -165,17 +166,17 @@ class BatchEngine:
     def _forward(self, batch: Batch, m: int) -> tuple[float, int]:
         """Every layer's outputs, the output deltas and bias gradient; returns (Σ of the
         examples' losses, number classified right)."""
-        K, layers, zin, masks = self.K, self.net.layers, batch.X, self.masks
+        loops, layers, zin, masks = self.loops, self.net.layers, batch.X, self.masks
         for i, layer in enumerate(layers[:-1]):
             z = self.z[i][:m]
             np.matmul(zin, layer.W.T, out=z)
-            K.bias_activate(self.codes[i], z, layer.b, self.c)
+            loops.bias_activate(self.codes[i], z, layer.b, self.c)
             if masks is not None and masks[i] is not None:
                 z = np.multiply(z, masks[i], out=self.dropped[i][:m])  # z̃ = z m / (1 − p)
             zin = z
         a = self.a_out[:m]
         np.matmul(zin, layers[-1].W.T, out=a)
-        return K.output_batch(
+        return loops.output_batch(
             self.loss_code,
             self.codes[-1],
             self.acc,
@@ -229,7 +230,7 @@ class BatchEngine:
         kernels for a weight matrix and a bias), each layer's update as soon as its gradient
         is made (its weights have then served the layer below). True if an update made a
         weight non-finite."""
-        K, layers, bad, masks = self.K, self.net.layers, False, self.masks
+        loops, layers, bad, masks = self.loops, self.net.layers, False, self.masks
         for i in range(len(layers) - 1, -1, -1):
             layer, delta = layers[i], self.delta[i][:m]
             dropped = masks is not None and i > 0 and masks[i - 1] is not None
@@ -238,7 +239,7 @@ class BatchEngine:
                 np.matmul(delta, layer.W, out=below)  # Σ_k δ_k w_kj
                 if dropped:
                     below *= masks[i - 1]  # type: ignore[index]
-                K.backward_hidden(
+                loops.backward_hidden(
                     self.codes[i - 1], below, self.z[i - 1][:m], self.gb[i - 1], self.c
                 )
             zin = Xb if i == 0 else (self.dropped if dropped else self.z)[i - 1][:m]

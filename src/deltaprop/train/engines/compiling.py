@@ -35,25 +35,54 @@ from typing import Any
 
 import numba
 import numpy as np
+from numba import types
+from numba.extending import overload
 
 # Per kernel and process; then the general form serves the rest. DELTAPROP_SPECIALISATIONS=0
 # compiles the general forms at once: for a process about to train many configurations.
 SPECIALISATIONS = int(os.environ.get("DELTAPROP_SPECIALISATIONS", "1"))
 
 
-def jit(fastmath: bool | set[str] = False, inline: str = "never"):
-    """``numba.njit(cache=True)``, or uncached when there is nowhere to write the cache.
+# error_model="numpy": x / 0 gives inf or NaN as in NumPy (and the reference) instead of
+# raising ZeroDivisionError, and without that check on every division loops vectorise.
+OPTIONS = {"error_model": "numpy"}
 
-    error_model="numpy": x / 0 gives inf or NaN as in NumPy (and the reference) instead of
-    raising ZeroDivisionError, and without that check on every division loops vectorise.
-    """
-    options = {"fastmath": fastmath, "error_model": "numpy", "inline": inline}
+
+def jit(fastmath: bool | set[str] = False, inline: str = "never"):
+    """``numba.njit(cache=True)`` with :data:`OPTIONS`, or uncached when there is nowhere
+    to write the cache."""
+    options = {"fastmath": fastmath, "inline": inline, **OPTIONS}
 
     def decorate(fn):
         try:
             return numba.njit(cache=True, **options)(fn)
         except RuntimeError:  # "cannot cache function ...: no locator available"
             return numba.njit(cache=False, **options)(fn)
+
+    return decorate
+
+
+def by_code(
+    rules: dict[int, Callable], general: Callable, otherwise: Callable | None = None
+) -> Callable:
+    """Decorate a stub ``f(code, ...)`` so that, in a kernel, a call whose code is a constant
+    compiles ``rules[code]`` (``otherwise`` for codes not there) and nothing else, and a call
+    with a code known only at run time compiles ``general``, which branches on it. Every
+    implementation takes the stub's arguments, the code first.
+
+    Where a plain jitted function branching on the code is called with a literal, Numba
+    still compiles every branch (it prunes branches on a function's own constants only, not
+    on literal arguments); choosing here, at typing, compiles the one rule (see the module
+    docstring for what that saved)."""
+
+    def decorate(stub: Callable) -> Callable:
+        def typer(code: types.Type, *args: types.Type) -> Callable | None:
+            if isinstance(code, types.IntegerLiteral):
+                return rules.get(code.literal_value, otherwise)
+            return general
+
+        overload(stub, prefer_literal=True, strict=False, jit_options=OPTIONS)(typer)
+        return stub
 
     return decorate
 

@@ -1,4 +1,7 @@
-"""Numba kernels behind the fast training engines (see :mod:`deltaprop.train.engines.choose`).
+"""Numba kernels behind the fast training engines (see :mod:`deltaprop.train.engines.choose`):
+the codes, each activation's rule for one unit, one example's output layer, one SGD
+coordinate. The mini-batch loops are in batch_kernels.py, the online epoch in
+online_kernel.py, the optimizers' updates in updates.py.
 
 Numba is imported (through compiling.py) only when a fast engine first needs these, so
 ``import deltaprop`` stays as cheap as NumPy alone. Every kernel computes the reference's
@@ -9,10 +12,12 @@ of NumPy's, and vectorisable). Arithmetic stays in the arrays' dtype: a float32 
 with a float64 literal would be promoted, so constants come in ``c`` (see ``constants``), in
 the network's dtype, as NumPy casts a Python float to float32 under NEP 50.
 
-Compilation is cached on disk (in memory where no cache directory is writable:
-compiling.jit). bias_activate and backward_hidden (a vectorised loop per activation) and the
-Adam steps (per setting) are compiled for the fit's setting only (compiling.Specialised);
-the others in general form, once for every configuration.
+The pieces here are not compiled on their own: they compile inside the kernels that call
+them (compiling.in_kernels, compiling.by_code), and a call naming a constant code (an
+activation, a loss, an accuracy rule) compiles that code's function alone. Compilation is
+cached on disk with the calling kernel, and Numba checks only that kernel's own file for
+changes: after editing this file, delete the ``*.nbi``/``*.nbc`` files of the engines'
+``__pycache__`` (an install or upgrade renews every file, and so every cache entry).
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ import numpy as np
 
 from deltaprop.core import activations, losses
 from deltaprop.core.activations import ELU_ALPHA, LEAKY_RELU_SLOPE
-from deltaprop.train.engines.compiling import Specialised, jit
+from deltaprop.train.engines.compiling import by_code, jit
 from deltaprop.train.engines.exponential import exp_nonpositive
 
 # The kernels' codes: a name's index in these tuples. They are written out rather than derived
@@ -69,66 +74,142 @@ def constants(dtype: np.dtype) -> np.ndarray:
     return np.array([0.0, 1.0, 0.5, LEAKY_RELU_SLOPE, ELU_ALPHA], dtype=dtype)
 
 
-# ------------------------------------------------------------------ element-wise pieces
-@jit()
-def sigmoid(a, c):
-    """1 / (1 + e^-a), from e^-|a| so that nothing overflows; branch-free arithmetic, so
-    that a loop of them vectorises (see exponential.py)."""
+# ------------------------------------------------------------------ element-wise rules
+# Each activation's h(a) and h'(a) (written through z = h(a), as activations.py writes it)
+# for one unit. Each takes the code first, as activate and derivative do (compiling.by_code).
+def _sigmoid(code, a, c):
+    # 1 / (1 + e^-a), from e^-|a| so that nothing overflows; branch-free arithmetic, so
+    # that a loop of them vectorises (see exponential.py).
     zero, one = c[ZERO], c[ONE]
     e = exp_nonpositive(-abs(a))
     return one / (one + e) if a >= zero else e / (one + e)
 
 
-@jit()
-def activate(code, a, c):
-    """h(a) for one unit (element-wise activations; NaN propagates as in np.maximum)."""
-    zero = c[ZERO]
-    if code == SIGMOID:
-        return sigmoid(a, c)
-    if code == TANH:
-        return math.tanh(a)
-    if code == RELU:
-        return a if (a >= zero or a != a) else zero
-    if code == LEAKY_RELU:
-        return a if a > zero else c[SLOPE] * a
-    if code == ELU:
-        return a if a > zero else c[ALPHA] * math.expm1(a)
-    if code == SOFTPLUS:
-        return (a if (a >= zero or a != a) else zero) + math.log1p(exp_nonpositive(-abs(a)))
-    if code == EXP:
-        return math.exp(a)
+def _tanh(code, a, c):
+    return math.tanh(a)
+
+
+def _relu(code, a, c):  # NaN propagates, as in np.maximum
+    return a if (a >= c[ZERO] or a != a) else c[ZERO]
+
+
+def _leaky_relu(code, a, c):
+    return a if a > c[ZERO] else c[SLOPE] * a
+
+
+def _elu(code, a, c):
+    return a if a > c[ZERO] else c[ALPHA] * math.expm1(a)
+
+
+def _softplus(code, a, c):
+    return activate(RELU, a, c) + math.log1p(exp_nonpositive(-abs(a)))
+
+
+def _exp(code, a, c):
+    return math.exp(a)
+
+
+def _identity(code, a, c):  # and softmax's, whose rows output_activation computes
     return a
 
 
-@jit()
-def derivative(code, z, c):
-    """h'(a) written through the output z = h(a), as activations.py writes it."""
-    zero, one = c[ZERO], c[ONE]
+def _sigmoid_slope(code, z, c):
+    return z * (c[ONE] - z)
+
+
+def _tanh_slope(code, z, c):
+    return c[ONE] - z * z
+
+
+def _relu_slope(code, z, c):
+    return c[ONE] if z > c[ZERO] else c[ZERO]
+
+
+def _leaky_relu_slope(code, z, c):
+    return c[ONE] if z > c[ZERO] else c[SLOPE]
+
+
+def _elu_slope(code, z, c):
+    return c[ONE] if z > c[ZERO] else z + c[ALPHA]
+
+
+def _softplus_slope(code, z, c):
+    return -math.expm1(-z)
+
+
+def _exp_slope(code, z, c):
+    return z
+
+
+def _identity_slope(code, z, c):
+    return c[ONE]
+
+
+_ACTIVATE = {SIGMOID: _sigmoid, TANH: _tanh, RELU: _relu, LEAKY_RELU: _leaky_relu, ELU: _elu,
+             SOFTPLUS: _softplus, EXP: _exp}  # fmt: skip
+_DERIVATIVE = {SIGMOID: _sigmoid_slope, TANH: _tanh_slope, RELU: _relu_slope,
+               LEAKY_RELU: _leaky_relu_slope, ELU: _elu_slope, SOFTPLUS: _softplus_slope,
+               EXP: _exp_slope}  # fmt: skip
+
+
+def _any_activation(code, a, c):
+    # Each call names a constant code, so each compiles that code's rule.
     if code == SIGMOID:
-        return z * (one - z)
+        return activate(SIGMOID, a, c)
     if code == TANH:
-        return one - z * z
+        return activate(TANH, a, c)
     if code == RELU:
-        return one if z > zero else zero
+        return activate(RELU, a, c)
     if code == LEAKY_RELU:
-        return one if z > zero else c[SLOPE]
+        return activate(LEAKY_RELU, a, c)
     if code == ELU:
-        return one if z > zero else z + c[ALPHA]
+        return activate(ELU, a, c)
     if code == SOFTPLUS:
-        return -math.expm1(-z)
+        return activate(SOFTPLUS, a, c)
     if code == EXP:
-        return z
-    return one
+        return activate(EXP, a, c)
+    return activate(IDENTITY, a, c)
+
+
+def _any_derivative(code, z, c):
+    if code == SIGMOID:
+        return derivative(SIGMOID, z, c)
+    if code == TANH:
+        return derivative(TANH, z, c)
+    if code == RELU:
+        return derivative(RELU, z, c)
+    if code == LEAKY_RELU:
+        return derivative(LEAKY_RELU, z, c)
+    if code == ELU:
+        return derivative(ELU, z, c)
+    if code == SOFTPLUS:
+        return derivative(SOFTPLUS, z, c)
+    if code == EXP:
+        return derivative(EXP, z, c)
+    return derivative(IDENTITY, z, c)
+
+
+@by_code(_ACTIVATE, _any_activation, otherwise=_identity)
+def activate(code, a, c):
+    """h(a) for one unit (element-wise activations; NaN propagates as in np.maximum)."""
+    raise TypeError("activate runs inside the Numba kernels only")
+
+
+@by_code(_DERIVATIVE, _any_derivative, otherwise=_identity_slope)
+def derivative(code, z, c):
+    """h'(a) for one unit, written through its output z = h(a), as activations.py writes it."""
+    raise TypeError("derivative runs inside the Numba kernels only")
 
 
 # ------------------------------------------------------------------ one example's output layer
-# One function per loss, so that a kernel specialised on the loss compiles only its own (see
-# output_batch); the formulas are losses.py's: the cross-entropies are taken from the net
-# inputs a (log-softmax, softplus). a, o, t, delta are 1-D views of one row.
+# One function per loss, paired with its output delta; the formulas are losses.py's: the
+# cross-entropies are taken from the net inputs a (log-softmax, softplus). a, o, t, delta are
+# 1-D views of one row.
 @jit(inline="always")
 def output_activation(act, a, o, c):
-    """o = h(a); returns (max a, Σ exp(a - max)) for softmax, (a[0], 0) otherwise. Inlined:
-    cross-entropy's row, which names softmax, then compiles no element-wise activation."""
+    """o = h(a); returns (max a, Σ exp(a - max)) for softmax, (a[0], 0) otherwise. Inlined
+    where it is called, so that a caller naming the activation as a constant keeps only its
+    branch (cross-entropy's row compiles no element-wise activation)."""
     n = a.shape[0]
     top, total = a[0], c[ZERO]
     if act == SOFTMAX:
@@ -141,7 +222,7 @@ def output_activation(act, a, o, c):
             o[k] = o[k] / total
     elif act == SIGMOID:  # a loop of its own vectorises, where act is not a constant
         for k in range(n):
-            o[k] = sigmoid(a[k], c)
+            o[k] = activate(SIGMOID, a[k], c)
     else:
         for k in range(n):
             o[k] = activate(act, a[k], c)
@@ -257,127 +338,3 @@ def sgd_coordinate(p, g, buf, hp, wd, mode, first):
         buf = d if first else buf * hp[2] + d * hp[3]
         d = d + buf * hp[2] if mode == 2 else buf
     return p - d * hp[0], buf
-
-
-# ------------------------------------------------------------------ mini-batch pieces
-@jit(inline="always")
-def _bias_activate_as(code, a, b, c):
-    for r in range(a.shape[0]):
-        for j in range(a.shape[1]):
-            a[r, j] = activate(code, a[r, j] + b[j], c)
-
-
-@jit()
-def _bias_activate(code, a, b, c):
-    """a ← h(a + b) in place for a hidden layer's (m, units) block: ``a += b`` and h fused.
-
-    Each branch inlines the loop with the code as a constant, so that LLVM drops the
-    per-element dispatch on it and can vectorise the loop (relu: 15× faster). This general
-    form compiles all seven loops; ``bias_activate`` below compiles the fit's one.
-    """
-    if code == SIGMOID:
-        _bias_activate_as(SIGMOID, a, b, c)
-    elif code == TANH:
-        _bias_activate_as(TANH, a, b, c)
-    elif code == RELU:
-        _bias_activate_as(RELU, a, b, c)
-    elif code == LEAKY_RELU:
-        _bias_activate_as(LEAKY_RELU, a, b, c)
-    elif code == ELU:
-        _bias_activate_as(ELU, a, b, c)
-    elif code == SOFTPLUS:
-        _bias_activate_as(SOFTPLUS, a, b, c)
-    elif code == EXP:
-        _bias_activate_as(EXP, a, b, c)
-    else:
-        _bias_activate_as(IDENTITY, a, b, c)
-
-
-def _bind_bias_activate(code):
-    def bias_activate_as(a, b, c):
-        _bias_activate_as(code, a, b, c)
-
-    return bias_activate_as
-
-
-# bias_activate(code, a, b, c); bias_activate.specialise(code) is the kernel for (a, b, c).
-bias_activate = Specialised(_bias_activate, _bind_bias_activate, 1)
-
-
-@jit(inline="always")
-def _output_batch(loss, act, acc_mode, a, b, o, t, delta, db, c):
-    """The output layer of a batch: a += b, o = h(a), δ = -∂E/∂a, db = Σ_rows δ.
-
-    Returns (Σ of the examples' losses in float64, number classified right).
-    """
-    loss_sum = 0.0
-    correct = 0
-    for j in range(db.shape[0]):
-        db[j] = c[ZERO]
-    for r in range(a.shape[0]):
-        for j in range(a.shape[1]):
-            a[r, j] = a[r, j] + b[j]
-        loss_sum += output_row(loss, act, a[r], o[r], t[r], delta[r], c)
-        if acc_mode != NO_ACCURACY:
-            correct += is_correct(acc_mode, o[r], t[r], c)
-        for j in range(db.shape[0]):
-            db[j] += delta[r, j]
-    return loss_sum, correct
-
-
-def _bind_output_batch(loss, act, acc_mode):
-    def output_batch_as(a, b, o, t, delta, db, c):
-        return _output_batch(loss, act, acc_mode, a, b, o, t, delta, db, c)
-
-    return output_batch_as
-
-
-# Specialised on (loss, activation, accuracy rule): the loop is inlined into the closure with
-# output_row's choice of loss, and only that loss's function compiles.
-output_batch = Specialised(_output_batch, _bind_output_batch, 3)
-
-
-@jit(inline="always")
-def _backward_hidden_as(code, delta, z, db, c):
-    for j in range(db.shape[0]):
-        db[j] = c[ZERO]
-    for r in range(delta.shape[0]):
-        for j in range(delta.shape[1]):
-            d = derivative(code, z[r, j], c) * delta[r, j]
-            delta[r, j] = d
-            db[j] += d
-
-
-@jit()
-def _backward_hidden(code, delta, z, db, c):
-    """δ ← h'(z) · δ in place (δ arrives as Δ_next W_next) and db = Σ_rows δ.
-
-    The row-by-row sum is the order NumPy uses for ``delta.sum(axis=0)``. Dispatched on the
-    code as bias_activate is.
-    """
-    if code == SIGMOID:
-        _backward_hidden_as(SIGMOID, delta, z, db, c)
-    elif code == TANH:
-        _backward_hidden_as(TANH, delta, z, db, c)
-    elif code == RELU:
-        _backward_hidden_as(RELU, delta, z, db, c)
-    elif code == LEAKY_RELU:
-        _backward_hidden_as(LEAKY_RELU, delta, z, db, c)
-    elif code == ELU:
-        _backward_hidden_as(ELU, delta, z, db, c)
-    elif code == SOFTPLUS:
-        _backward_hidden_as(SOFTPLUS, delta, z, db, c)
-    elif code == EXP:
-        _backward_hidden_as(EXP, delta, z, db, c)
-    else:
-        _backward_hidden_as(IDENTITY, delta, z, db, c)
-
-
-def _bind_backward_hidden(code):
-    def backward_hidden_as(delta, z, db, c):
-        _backward_hidden_as(code, delta, z, db, c)
-
-    return backward_hidden_as
-
-
-backward_hidden = Specialised(_backward_hidden, _bind_backward_hidden, 1)

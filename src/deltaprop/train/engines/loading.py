@@ -1,9 +1,9 @@
 """Loading the Numba kernels, once per process, and only when a fast engine first needs them.
 
-kernels.py, updates.py and online_kernel.py import Numba at their top, so they are imported
-here by name (importlib), never at the top of another module: ``import deltaprop`` stays as
-cheap as NumPy alone, and where Numba is missing training runs on the reference engine after
-one warning.
+kernels.py, batch_kernels.py, updates.py and online_kernel.py import Numba at their top, so
+they are imported here by name (importlib), never at the top of another module: ``import
+deltaprop`` stays as cheap as NumPy alone, and where Numba is missing training runs on the
+reference engine after one warning.
 """
 
 from __future__ import annotations
@@ -46,6 +46,12 @@ def require_kernels() -> ModuleType:
     if kernels is None:
         raise RuntimeError("the fast engines need Numba, which is not available")
     return kernels
+
+
+def batch_kernels() -> ModuleType:
+    """The batch engine's fused loops (batch_kernels.py), loaded with the kernels."""
+    require_kernels()
+    return importlib.import_module("deltaprop.train.engines.batch_kernels")
 
 
 def update_kernels() -> ModuleType:

@@ -25,7 +25,6 @@ from deltaprop.train.engines.kernels import (
     jit,
     output_row,
     sgd_coordinate,
-    sigmoid,
 )
 
 
@@ -50,7 +49,7 @@ def _activate_layer(code, a, z, zo, units, c):
     this general kernel's compilation short."""
     if code == SIGMOID:
         for j in range(units):
-            z[zo + j] = sigmoid(a[j], c)
+            z[zo + j] = activate(SIGMOID, a[j], c)
     else:
         for j in range(units):
             z[zo + j] = activate(code, a[j], c)

@@ -12,9 +12,10 @@ of NumPy's, and vectorisable). Arithmetic stays in the arrays' dtype: a float32 
 with a float64 literal would be promoted, so constants come in ``c`` (see ``constants``), in
 the network's dtype, as NumPy casts a Python float to float32 under NEP 50.
 
-The pieces here are not compiled on their own: they compile inside the kernels that call
-them (compiling.in_kernels, compiling.by_code), and a call naming a constant code (an
-activation, a loss, an accuracy rule) compiles that code's function alone. Compilation is
+activate and derivative are not compiled on their own: a kernel's call compiles one rule
+(compiling.by_code) where it names a constant code, the general dispatch over every rule
+where the code is known only at run time; output_row and output_activation are inlined into
+their callers, so that a constant loss or activation keeps only its branch. Compilation is
 cached on disk with the calling kernel, and Numba checks only that kernel's own file for
 changes: after editing this file, delete the ``*.nbi``/``*.nbc`` files of the engines'
 ``__pycache__`` (an install or upgrade renews every file, and so every cache entry).

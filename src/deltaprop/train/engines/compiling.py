@@ -29,7 +29,7 @@ typing instead. What did not pay: IR inlining everywhere (its copies of the IR d
 first compile), inlining the overloads (``inline="always"``: 3-4 times the compile time),
 compiling the loops and output rows as overloads rather than IR-inlined helpers (each adds
 a function's fixed cost), and lower LLVM optimisation levels (NUMBA_OPT 1 or 2 compile no
-faster; 0 saves 0.5 s and trains three times slower).
+faster; 0 saves 0.5 s and trains four times slower).
 """
 
 from __future__ import annotations

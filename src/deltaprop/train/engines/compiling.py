@@ -74,7 +74,8 @@ def by_code(
     """Decorate a stub ``f(code, ...)`` so that, in a kernel, a call whose code is a constant
     compiles ``rules[code]`` (``otherwise`` for codes not there) and nothing else, and a call
     with a code known only at run time compiles ``general``, which branches on it. Every
-    implementation takes the stub's arguments, the code first.
+    implementation takes the stub's arguments, the code first; a rule may be a jitted
+    function (to be inlined into ``general``), whose Python function is then compiled.
 
     Where a plain jitted function branching on the code is called with a literal, Numba
     still compiles every branch (it prunes branches on a function's own constants only, not
@@ -84,7 +85,8 @@ def by_code(
     def decorate(stub: Callable) -> Callable:
         def typer(code: types.Type, *args: types.Type) -> Callable | None:
             if isinstance(code, types.IntegerLiteral):
-                return rules.get(code.literal_value, otherwise)
+                rule = rules.get(code.literal_value, otherwise)
+                return getattr(rule, "py_func", rule)  # a jitted rule's Python source
             return general
 
         overload(stub, prefer_literal=True, strict=False, jit_options=OPTIONS)(typer)

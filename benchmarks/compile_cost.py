@@ -64,15 +64,15 @@ def one(case: str) -> dict:
     warnings.simplefilter("ignore")
     with event.install_recorder("numba:compile") as record:
         _fit(case)
-    starts: dict[int, float] = {}
+    starts: dict[tuple[int, str], float] = {}
     spans = []
     for when, ev in record.buffer:
         key = id(ev.data["dispatcher"]), str(ev.data["args"])
         if ev.is_start:
-            starts[hash(key)] = when
+            starts[key] = when
         else:
             name = ev.data["dispatcher"].py_func.__qualname__.split(".<locals>.")[-1]
-            spans.append((starts.pop(hash(key)), when, name))
+            spans.append((starts.pop(key), when, name))
     total, end = 0.0, float("-inf")
     for begin, finish, _ in sorted(spans):
         total += max(0.0, finish - max(begin, end))

@@ -23,7 +23,7 @@ from deltaprop.model import Network
 from deltaprop.optim.optimizers import Optimizer
 from deltaprop.optim.schedules import Schedule
 from deltaprop.train.callbacks import History
-from deltaprop.train.engines.choose import engine_for_size
+from deltaprop.train.engines.choose import engine_for_size, forgo_kernels
 
 if TYPE_CHECKING:
     from deltaprop.plot.animation import TrainingAnimation
@@ -49,10 +49,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     options.add_output_options(p)
 
 
-def _engine(requested: str, net: Network, n_examples: int, epochs: int, batch_size: int) -> str:
+def _engine(
+    requested: str, net: Network, opt: Optimizer, n_examples: int, args: argparse.Namespace
+) -> str:
     if requested != "auto":
         return requested
-    return engine_for_size(net, n_examples, epochs, batch_size)
+    return engine_for_size(net, opt, n_examples, args.epochs, args.batch_size)
 
 
 def _output_folder(requested: str | None) -> Path:
@@ -188,7 +190,9 @@ def _train(
     schedule: Schedule | None,
     animation: TrainingAnimation | None,
 ) -> History:
-    return net.fit(
+    n_examples = len(problem.train)
+    engine = _engine(args.engine, net, opt, n_examples, args)
+    history = net.fit(
         problem.X_train,
         problem.targets(problem.train),
         optimizer=opt,
@@ -199,11 +203,14 @@ def _train(
         scheduler=schedule,
         callbacks=[] if animation is None else [animation],
         verbose=not args.quiet,
-        engine=_engine(args.engine, net, len(problem.train), args.epochs, args.batch_size),
+        engine=engine,
         checkpoint=args.checkpoint,
         checkpoint_every=args.checkpoint_every,
         resume=args.resume,
     )
+    if engine == "reference" and args.engine == "auto":  # sent to NumPy by its size
+        forgo_kernels(net, opt, n_examples, len(history.epoch), args.batch_size)
+    return history
 
 
 def run(args: argparse.Namespace) -> int:

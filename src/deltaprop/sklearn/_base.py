@@ -263,7 +263,7 @@ class BaseMLP(SklearnLayout, EstimatorFile, BaseEstimator, ABC):
         monitor: EpochMonitor,
     ) -> None:
         """The stochastic solvers' epochs: ``Network.fit`` (sample weights included)."""
-        engine = engine_for(self.network_, X, epochs, batch_size)
+        engine = engine_for(self.network_, self._optimizer, X, epochs, batch_size)
         history = self.network_.fit(
             X,
             T,
@@ -276,7 +276,7 @@ class BaseMLP(SklearnLayout, EstimatorFile, BaseEstimator, ABC):
             accuracy=False,
             engine=engine,
         )
-        report_numpy_fit(self.network_, X, engine, len(history.epoch), batch_size)
+        report_numpy_fit(self.network_, self._optimizer, X, engine, len(history.epoch), batch_size)
 
     def _prepare_fit(
         self, X: object, y: object, incremental: bool, sample_weight: object

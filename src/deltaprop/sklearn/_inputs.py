@@ -10,6 +10,7 @@ from sklearn.utils.validation import _check_sample_weight
 
 from deltaprop.core.network import is_sparse
 from deltaprop.model import Network
+from deltaprop.optim.base import Optimizer
 from deltaprop.train.engines.choose import engine_for_size, forgo_kernels
 
 
@@ -27,22 +28,22 @@ def batch_size_for(batch_size: int | str, n_samples: int) -> int:
     return min(int(batch_size), n_samples)
 
 
-def engine_for(net: Network, X: object, epochs: int, batch_size: int) -> str:
+def engine_for(net: Network, opt: Optimizer, X: object, epochs: int, batch_size: int) -> str:
     """The engine for a fit, by :func:`~deltaprop.train.engines.choose.engine_for_size`
     (sparse inputs go to the reference engine, which fit's chooser picks for them anyway)."""
     if is_sparse(X):
         return "reference"
-    return engine_for_size(net, X.shape[0], epochs, batch_size)  # type: ignore[attr-defined]
+    return engine_for_size(net, opt, X.shape[0], epochs, batch_size)  # type: ignore[attr-defined]
 
 
 def report_numpy_fit(
-    net: Network, X: object, engine: str, epochs_run: int, batch_size: int
+    net: Network, opt: Optimizer, X: object, engine: str, epochs_run: int, batch_size: int
 ) -> None:
     """Tell the chooser the epochs a fit that :func:`engine_for` sent to NumPy because of its
     size ran, so that a process's small fits together load the kernels once they would have
     repaid it (:func:`~deltaprop.train.engines.choose.forgo_kernels`)."""
     if engine == "reference" and not is_sparse(X):
-        forgo_kernels(net, X.shape[0], epochs_run, batch_size)  # type: ignore[attr-defined]
+        forgo_kernels(net, opt, X.shape[0], epochs_run, batch_size)  # type: ignore[attr-defined]
 
 
 def as_dtype(X: object, dtype: np.dtype) -> object:

@@ -35,6 +35,7 @@ from deltaprop.core.regularization import (
 )
 from deltaprop.optim.optimizers import SGD, Adam, AdamW, Optimizer
 from deltaprop.optim.sklearn_adam import SklearnAdam
+from deltaprop.train.engines import compile_record
 from deltaprop.train.engines.base import (
     ArraySource,
     Batch,
@@ -103,6 +104,7 @@ class BatchEngine:
         self.codes = [K.ACTIVATIONS.index(ly.activation.name) for ly in net.layers]
         self.loss_code = K.LOSSES.index(net.loss_function.name)
         self.acc = K.ACCURACY_RULES.index(work.accuracy)
+        self.configuration = compile_record.configuration("batch", net, opt)
 
     def _allocate_batch_buffers(self, size: int) -> None:
         """The buffers of one batch of up to ``size`` rows (made again for a bigger batch from
@@ -150,6 +152,7 @@ class BatchEngine:
                 correct += right / m * m  # as the reference adds fraction_right(...) * m
                 if on_batch is not None:
                     on_batch(index, loss, loss_sum, correct, BatchNumbers(m, weight, penalty))
+        compile_record.mark_compiled(self.configuration)  # every loop of the fit has run
         return EpochResult(loss_sum, correct, clipped=self.clipped, penalty_sum=self.penalty_sum)
 
     def _weighted_loss(self, batch: Batch, m: int) -> float:

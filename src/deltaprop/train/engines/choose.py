@@ -27,7 +27,7 @@ raises.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import ModuleType
 
 import numpy as np
@@ -37,6 +37,7 @@ from deltaprop.core.losses import LOSSES
 from deltaprop.core.network import FeedForward
 from deltaprop.optim.optimizers import SGD, Optimizer
 from deltaprop.train.callbacks import overrides_on_batch_begin, overrides_on_batch_end
+from deltaprop.train.engines import compile_record
 from deltaprop.train.engines.base import Engine, StepObserver, Workload
 from deltaprop.train.engines.batch import BatchEngine
 from deltaprop.train.engines.loading import kernels_loaded, load_kernels
@@ -201,19 +202,24 @@ def engine_for_epoch(engine: Engine) -> Engine:
 
 # ------------------------------------------------------------------ small fits
 KERNEL_LOAD_SECONDS = 0.4  # importing Numba and loading the cached kernels, measured here
+# A configuration's first compilation (benchmarks/compile_cost.py, empty cache, measured here):
+# the batch engine's loops and update 1.3-1.9 s, the online kernel 5.2-5.6 s.
+COMPILE_SECONDS = {"batch": 1.5, "online": 5.0}
 
 
 @dataclass
 class SmallFitSavings:
     """The seconds the kernels would have saved, by :func:`kernel_saving`'s estimate, on the
-    fits this process ran on NumPy because each alone was too small to repay loading them
-    (:func:`forgo_kernels` adds each, for the epochs it ran). Once that and the next fit's
-    saving together exceed the loading cost, the kernels load: a search, a cross-validation
-    or a loop of ``partial_fit`` calls stops paying NumPy's price after about the loading
-    cost (the rent-or-buy rule, which by the estimate never pays more than twice what the
-    best choice made knowing the future would), while a lone small fit never loads them."""
+    fits this process ran on NumPy because each alone was too small to repay loading (or
+    compiling) them (:func:`forgo_kernels` adds each, for the epochs it ran), in all and by
+    configuration (compile_record.configuration). Once that and the next fit's saving
+    together exceed the cost, the kernels load: a search, a cross-validation or a loop of
+    ``partial_fit`` calls stops paying NumPy's price after about that cost (the rent-or-buy
+    rule, which by the estimate never pays more than twice what the best choice made knowing
+    the future would), while a lone small fit never loads them."""
 
     seconds: float = 0.0
+    by_configuration: dict[str, float] = field(default_factory=dict)
 
 
 small_fit_savings = SmallFitSavings()
@@ -233,20 +239,51 @@ def kernel_saving(net: FeedForward, n_examples: int, epochs: int, batch_size: in
     return reference_seconds * (0.95 if size == 1 else 0.35)
 
 
-def engine_for_size(net: FeedForward, n_examples: int, epochs: int, batch_size: int | None) -> str:
+def _fast_engine(opt: Optimizer, batch_size: int | None) -> str:
+    """The fast engine "auto" would pick by the size and the optimizer alone: online for one
+    example per step with SGD, else batch (what else sends a fit elsewhere is not known here)."""
+    return "online" if batch_size == 1 and type(opt) is SGD else "batch"
+
+
+def _beyond_load(seconds: float) -> float:
+    return max(0.0, seconds - KERNEL_LOAD_SECONDS)
+
+
+def engine_for_size(
+    net: FeedForward, opt: Optimizer, n_examples: int, epochs: int, batch_size: int | None
+) -> str:
     """ "auto" unless the kernels are not loaded in this process yet and a fit of up to
-    ``epochs``, with the savings forgone on this process's earlier small fits
-    (:class:`SmallFitSavings`), is too small to repay loading them; then "reference", and
-    the caller reports the epochs it ran to :func:`forgo_kernels`."""
+    ``epochs`` would not repay what they cost it: loading them, and compiling them too
+    unless this machine's compile_record says Numba's cache holds them; then "reference",
+    and the caller reports the epochs it ran to :func:`forgo_kernels`. The kernels'
+    estimated saving (:func:`kernel_saving`) counts the savings forgone on this process's
+    earlier small fits (:class:`SmallFitSavings`), and, against compiling, those that
+    earlier processes forwent on this configuration. Once loaded (a bigger fit, or
+    :func:`load_kernels`), the kernels run every fit they can, compiling what they must."""
     if kernels_loaded():
         return "auto"
-    saved = kernel_saving(net, n_examples, epochs, batch_size)
-    return "auto" if saved + small_fit_savings.seconds > KERNEL_LOAD_SECONDS else "reference"
+    engine = _fast_engine(opt, batch_size)
+    config = compile_record.configuration(engine, net, opt)
+    record = compile_record.read(config)
+    saved = kernel_saving(net, n_examples, epochs, batch_size) + small_fit_savings.seconds
+    gain = saved - KERNEL_LOAD_SECONDS
+    if not record.compiled:
+        # The record holds this process's part too (forgo_kernels writes it at once).
+        own = _beyond_load(small_fit_savings.by_configuration.get(config, 0.0))
+        gain += record.forgone_seconds - own - COMPILE_SECONDS[engine]
+    return "auto" if gain > 0 else "reference"
 
 
 def forgo_kernels(
-    net: FeedForward, n_examples: int, epochs_run: int, batch_size: int | None
+    net: FeedForward, opt: Optimizer, n_examples: int, epochs_run: int, batch_size: int | None
 ) -> None:
     """Count what the kernels would have saved on a fit that :func:`engine_for_size` sent to
-    the reference engine, over the epochs it ran (fewer than asked when it stopped early)."""
-    small_fit_savings.seconds += kernel_saving(net, n_examples, epochs_run, batch_size)
+    the reference engine, over the epochs it ran (fewer than asked when it stopped early):
+    in this process, and, beyond loading the kernels, in the record of the configuration."""
+    config = compile_record.configuration(_fast_engine(opt, batch_size), net, opt)
+    saved = kernel_saving(net, n_examples, epochs_run, batch_size)
+    small_fit_savings.seconds += saved
+    before = small_fit_savings.by_configuration.get(config, 0.0)
+    small_fit_savings.by_configuration[config] = before + saved
+    # This process's part of the record: its saving on the configuration beyond loading.
+    compile_record.add_forgone(config, _beyond_load(before + saved) - _beyond_load(before))

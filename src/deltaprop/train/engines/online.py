@@ -13,6 +13,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from deltaprop.optim.optimizers import SGD
+from deltaprop.train.engines import compile_record
 from deltaprop.train.engines.base import (
     Array,
     BatchHook,
@@ -54,6 +55,7 @@ class OnlineEngine:
         self.hp = np.empty(4, dtype=dt)
         self.c = K.constants(dt)
         self.in_order = np.arange(self.X.shape[0], dtype=np.int64)
+        self.configuration = compile_record.configuration("online", net, work.optimizer)
 
     def _views(self, flat: Array, params: Sequence[Array]) -> list[Array]:
         return [
@@ -113,6 +115,7 @@ class OnlineEngine:
             return loss_diverged(done, self._loss_of_example(order, done), loss_sum, correct)
         if status == 2:
             return weight_diverged(done, loss_sum, correct)
+        compile_record.mark_compiled(self.configuration)
         return EpochResult(loss_sum, float(correct))
 
     def _loss_of_example(self, order: Array | None, k: int) -> float:

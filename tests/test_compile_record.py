@@ -1,0 +1,244 @@
+"""What a first fit pays for the kernels, and the record that tells the chooser (choose.py's
+engine_for_size, compile_record.py): loading them once per process, compiling them once per
+machine and configuration, each bought by the rent-or-buy rule on the savings forgone."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+import deltaprop as dp
+from deltaprop.train.engines import choose as fastpath
+from deltaprop.train.engines import compile_record, loading
+
+
+@pytest.fixture
+def fresh_process(monkeypatch):
+    """A process that has loaded no kernels and forgone nothing yet."""
+    monkeypatch.setattr(loading, "_kernels", None)
+    monkeypatch.setattr(fastpath, "small_fit_savings", fastpath.SmallFitSavings())
+    monkeypatch.setattr(compile_record, "_compiled_here", set())
+
+
+@pytest.fixture
+def record(tmp_path, monkeypatch, fresh_process):
+    """An empty record of this machine's compiled kernels, in a folder of the test's own."""
+    monkeypatch.setenv(compile_record.RECORD_VARIABLE, str(tmp_path))
+    return tmp_path
+
+
+def next_process(monkeypatch):
+    """What a new process keeps: the record on disk, nothing in memory."""
+    monkeypatch.setattr(loading, "_kernels", None)
+    monkeypatch.setattr(fastpath, "small_fit_savings", fastpath.SmallFitSavings())
+    monkeypatch.setattr(compile_record, "_compiled_here", set())
+
+
+def mark_compiled(net, opt, engine="batch"):
+    compile_record.mark_compiled(compile_record.configuration(engine, net, opt))
+    compile_record._compiled_here.clear()  # as the next process finds it: on disk
+
+
+def test_small_fits_skip_loading_the_kernels(record):
+    net = dp.Network([64, 64, 10], output_activation="softmax", loss="cross_entropy", seed=0)
+    adam, sgd = dp.Adam(lr=0.001), dp.SGD(lr=0.1)
+    mark_compiled(net, adam)
+    mark_compiled(net, sgd, "online")
+    # The CLI's digits default (1,294 examples, 30 epochs, batch 32): cheaper on NumPy alone.
+    assert fastpath.engine_for_size(net, adam, 1294, 30, 32) == "reference"
+    # Online learning saves ~60 us a step: worth loading the kernels for 40,000 steps.
+    assert fastpath.engine_for_size(net, sgd, 1294, 30, 1) == "auto"
+    big = dp.Network([784, 256, 128, 10], output_activation="softmax", loss="cross_entropy")
+    mark_compiled(big, adam)
+    assert fastpath.engine_for_size(big, adam, 60_000, 3, 128) == "auto"
+    loading._kernels = object()  # already loaded (the fixture restores it): always use them
+    assert fastpath.engine_for_size(net, adam, 10, 1, 32) == "auto"
+
+
+def test_small_fits_load_the_kernels_once_their_forgone_savings_would_have_paid(record):
+    net = dp.Network([64, 100, 10], output_activation="softmax", loss="cross_entropy", seed=0)
+    adam = dp.Adam(lr=0.001)
+    mark_compiled(net, adam)
+    # scikit-learn's digits defaults (1,257 training rows, batch 200, 200 epochs): by the
+    # estimate, 1,400 steps x 60 us + 6 x 200 x 1,257 x 7,510 flops / 2e10 = 0.650 s on NumPy,
+    # of which the batch engine would save 35%, 0.228 s: less than the 0.4 s of loading.
+    assert fastpath.kernel_saving(net, 1257, 200, 200) == pytest.approx(0.22764, abs=1e-5)
+    assert fastpath.engine_for_size(net, adam, 1257, 200, 200) == "reference"
+    assert fastpath.small_fit_savings.seconds == 0.0  # choosing counts nothing
+    fastpath.forgo_kernels(net, adam, 1257, 200, 200)  # the fit ran all its epochs on NumPy
+    assert fastpath.small_fit_savings.seconds == pytest.approx(0.22764, abs=1e-5)
+    # A second such fit (a search, a cross-validation): 0.455 s forgone would repay loading.
+    assert fastpath.engine_for_size(net, adam, 1257, 200, 200) == "auto"
+    # A fit that stopped early counts the epochs it ran: 27 of 200 leave the next on NumPy.
+    fastpath.small_fit_savings.seconds = 0.0
+    fastpath.forgo_kernels(net, adam, 1257, 27, 200)
+    full = fastpath.kernel_saving(net, 1257, 200, 200)
+    assert fastpath.small_fit_savings.seconds == pytest.approx(full * 27 / 200, rel=1e-12)
+    assert fastpath.engine_for_size(net, adam, 1257, 200, 200) == "reference"
+    # A loop of one-epoch partial fits loads them after 0.4 / 0.001138 s = 351.4 calls.
+    fastpath.small_fit_savings.seconds = 0.0
+    engines = []
+    for _ in range(400):
+        engines.append(fastpath.engine_for_size(net, adam, 1257, 1, 200))
+        if engines[-1] == "reference":
+            fastpath.forgo_kernels(net, adam, 1257, 1, 200)
+    assert engines.index("auto") == 351
+    assert set(engines[:351]) == {"reference"} and set(engines[351:]) == {"auto"}
+
+
+def test_a_first_fit_prices_compiling_until_earlier_processes_forgone_savings_repay_it(
+    record, monkeypatch
+):
+    # scikit-learn's defaults with max_iter=20 on 8,000 MNIST-shaped rows: 784-100-10, batch
+    # 200. The batch engine would save 35% of (800 steps x 60 us + 6 x 20 x 8,000 x 79,510
+    # flops / 2e10) = 0.35 x 3.86448 = 1.352568 s: more than loading cached kernels (0.4 s),
+    # less than loading and compiling them (0.4 + 1.5 s).
+    net = dp.Network([784, 100, 10], "relu", output_activation="softmax", loss="cross_entropy")
+    adam = dp.Adam(lr=0.001)
+    saving = fastpath.kernel_saving(net, 8000, 20, 200)
+    assert saving == pytest.approx(1.352568, abs=1e-6)
+    config = compile_record.configuration("batch", net, adam)
+    assert compile_record.read(config) == compile_record.Entry(False, 0.0)
+    assert fastpath.engine_for_size(net, adam, 8000, 20, 200) == "reference"
+    fastpath.forgo_kernels(net, adam, 8000, 20, 200)
+    # The record keeps what compiling would have saved beyond loading: 1.352568 - 0.4 s.
+    assert compile_record.read(config).forgone_seconds == pytest.approx(saving - 0.4)
+    # This process's own part is not counted twice: a 2-epoch fit here saves 0.135 s, and
+    # 0.135 + 1.353 forgone - 0.4 - 1.5 < 0 (counting the record's 0.953 too would buy).
+    assert fastpath.engine_for_size(net, adam, 8000, 2, 200) == "reference"
+    # The next process: 1.353 - 0.4 + 0.953 = 1.905 s of gain against 1.5 s of compiling.
+    next_process(monkeypatch)
+    assert fastpath.engine_for_size(net, adam, 8000, 20, 200) == "auto"
+    # Its fit compiles and the engine marks the configuration; later processes only load.
+    rng = np.random.default_rng(0)
+    net.fit(
+        rng.random((64, 784)),
+        rng.integers(0, 10, 64),
+        optimizer=adam,
+        epochs=1,
+        batch_size=200,
+        engine="batch",
+        verbose=False,
+    )
+    next_process(monkeypatch)
+    assert compile_record.read(config).compiled
+    assert fastpath.engine_for_size(net, adam, 8000, 20, 200) == "auto"
+    assert fastpath.engine_for_size(net, adam, 8000, 5, 200) == "reference"  # 0.338 < 0.4
+
+
+def test_the_online_kernel_compiles_once_for_every_configuration_of_a_dtype(record):
+    # The seed's regime on digits, 30 epochs: 38,820 steps x 60 us (+ 0.056 s of products) x
+    # 0.95 = 2.266 s saved; compiling the online kernel (5 s) does not pay for one such fit.
+    net = dp.Network([64, 32, 10], seed=0)
+    sgd = dp.SGD(lr=0.5)
+    assert fastpath.engine_for_size(net, sgd, 1294, 30, 1) == "reference"
+    tanh = dp.Network([64, 32, 10], "tanh", output_activation="softmax", loss="cross_entropy")
+    momentum = dp.SGD(lr=0.1, momentum=0.9)
+    mark_compiled(tanh, momentum, "online")  # any activation, loss or SGD variant
+    assert fastpath.engine_for_size(net, sgd, 1294, 30, 1) == "auto"
+    single = dp.Network([64, 32, 10], seed=0, dtype=np.float32)
+    assert fastpath.engine_for_size(single, sgd, 1294, 30, 1) == "reference"
+
+
+def test_a_configuration_names_what_its_kernels_are_compiled_for():
+    net = dp.Network([4, 3, 2], "relu", output_activation="softmax", loss="cross_entropy")
+    config = compile_record.configuration
+    # The learning rate is a run-time number; the optimizer's other settings are compiled in.
+    assert config("batch", net, dp.Adam(lr=0.1)) == config("batch", net, dp.Adam(lr=0.2))
+    assert config("batch", net, dp.Adam()) != config("batch", net, dp.Adam(amsgrad=True))
+    assert config("batch", net, dp.Adam()) != config("batch", net, dp.AdamW())
+    tanh = dp.Network([4, 3, 2], "tanh", output_activation="softmax", loss="cross_entropy")
+    assert config("batch", net, dp.Adam()) != config("batch", tanh, dp.Adam())
+    single = dp.Network([4, 3, 2], "relu", output_activation="softmax", dtype=np.float32)
+    assert config("batch", net, dp.Adam()) != config("batch", single, dp.Adam())
+    assert config("online", net, dp.SGD(lr=0.1)) == config("online", tanh, dp.SGD(momentum=0.9))
+    assert config("batch", net, dp.Adam()).startswith("batch float64 relu,softmax cross_entropy")
+
+
+def test_the_record_lives_with_numbas_cache_and_survives_what_it_cannot_read(
+    tmp_path, monkeypatch, fresh_process
+):
+    monkeypatch.delenv(compile_record.RECORD_VARIABLE)
+    monkeypatch.setenv("NUMBA_CACHE_DIR", str(tmp_path / "numba"))
+    assert compile_record.record_folder() == tmp_path / "numba" / "deltaprop"  # emptied with it
+    net, adam = dp.Network([4, 3, 2]), dp.Adam()
+    config = compile_record.configuration("batch", net, adam)
+    compile_record.add_forgone(config, 0.25)
+    compile_record.add_forgone(config, 0.5)
+    (path,) = (tmp_path / "numba" / "deltaprop").iterdir()
+    written = json.loads(path.read_text())
+    assert written == {"configuration": config, "compiled": False, "forgone_seconds": 0.75}
+    path.write_text("{not json")  # damaged: read as empty, and replaced whole
+    assert compile_record.read(config) == compile_record.Entry()
+    compile_record.mark_compiled(config)
+    assert json.loads(path.read_text())["compiled"] is True
+    assert [p.name for p in path.parent.iterdir()] == [path.name]  # no temporary file left
+    compile_record.add_forgone(config, 1.0)  # nothing to forgo once compiled
+    assert compile_record.read_from_disk(config) == compile_record.Entry(True, 0.0)
+    # Turned off: nothing is read or written, and nothing counts as compiled.
+    monkeypatch.setenv(compile_record.RECORD_VARIABLE, "")
+    compile_record._compiled_here.clear()
+    assert compile_record.record_folder() is None
+    assert compile_record.read(config) == compile_record.Entry()
+
+
+def test_a_record_that_cannot_be_written_costs_nothing_but_its_knowledge(
+    tmp_path, monkeypatch, fresh_process
+):
+    blocker = tmp_path / "a file"
+    blocker.write_text("")
+    monkeypatch.setenv(compile_record.RECORD_VARIABLE, str(blocker / "record"))  # no folder
+    config = compile_record.configuration("online", dp.Network([2, 2]), dp.SGD(lr=0.1))
+    compile_record.add_forgone(config, 3.0)  # no error
+    compile_record.mark_compiled(config)
+    assert compile_record.read(config).compiled  # this process knows; the next will not
+    assert compile_record.read_from_disk(config) == compile_record.Entry()
+    assert blocker.read_text() == ""
+
+
+def test_the_record_is_keyed_by_what_numbas_cache_depends_on(record, monkeypatch):
+    config = compile_record.configuration("online", dp.Network([2, 2]), dp.SGD(lr=0.1))
+    compile_record.mark_compiled(config)
+    compile_record._compiled_here.clear()
+    assert compile_record.read(config).compiled
+    stamp = compile_record._stamp()
+    assert "kernels.py:" in stamp and "batch_kernels.py:" in stamp and "__init__.py:" in stamp
+    # A changed kernel source (or Numba, or Python) is a new stamp: an empty record.
+    monkeypatch.setattr(compile_record, "_stamp", lambda: stamp.replace("kernels.py:", "k:"))
+    assert compile_record.read(config) == compile_record.Entry()
+
+
+def test_an_estimator_counts_the_epochs_its_small_fit_ran_on_numpy(record):
+    from deltaprop.sklearn import MLPRegressor
+
+    X = np.random.default_rng(0).normal(size=(300, 5))
+    y = X @ np.arange(1.0, 6.0) / 10
+    est = MLPRegressor(hidden_layer_sizes=(8,), max_iter=300, tol=1e-3, random_state=0)
+    est.fit(X, y)
+    assert 0 < est.n_iter_ < 300  # it stopped early, on the reference engine
+    assert not loading.kernels_loaded()
+    expected = fastpath.kernel_saving(est.network_, 300, est.n_iter_, 200)
+    assert fastpath.small_fit_savings.seconds == pytest.approx(expected, rel=1e-12)
+    # Sparse inputs run on NumPy whatever the kernels' state: they count nothing.
+    scipy_sparse = pytest.importorskip("scipy.sparse")
+    MLPRegressor(hidden_layer_sizes=(8,), max_iter=5, random_state=0).fit(
+        scipy_sparse.csr_matrix(X), y
+    )
+    assert fastpath.small_fit_savings.seconds == pytest.approx(expected, rel=1e-12)
+
+
+def test_the_cli_counts_what_its_fit_on_numpy_forwent(record, tmp_path, monkeypatch):
+    from deltaprop.cli import main
+
+    seen = []
+    monkeypatch.setattr(
+        "deltaprop.commands.train.forgo_kernels", lambda *args: seen.append(args[2:])
+    )
+    out = tmp_path / "run"
+    args = ["train", "--epochs", "3", "--no-plots", "--quiet", "--out", str(out)]
+    assert main(args) == 0
+    # The bundled digits, 3 epochs of batch 32: on NumPy, and its 3 epochs counted.
+    ((n_examples, epochs, batch_size),) = seen
+    assert (epochs, batch_size) == (3, 32) and 1000 < n_examples < 1797

@@ -487,6 +487,36 @@ def test_kernels_compiled_for_one_configuration_equal_their_general_form():
             np.testing.assert_array_equal(p, q)
 
 
+@pytest.mark.parametrize(
+    "hidden, output, loss, settings",
+    [
+        ("sigmoid", "sigmoid", "mse", SGDS[0]),  # the seed's: one hidden activation, a constant
+        (["tanh", "elu"], "softmax", "cross_entropy", SGDS[3]),  # read per layer at run time
+    ],
+)
+def test_the_online_kernel_compiled_for_one_configuration_equals_its_general_form(
+    hidden, output, loss, settings, monkeypatch
+):
+    from deltaprop.train.engines import compiling, loading
+
+    online = loading.online_kernel()
+    kernel = online.online_epoch
+    X, T = problem(output, loss, n=30, n_in=4, n_out=3)
+    trained = []
+    for limit in (1, 0):
+        fresh = compiling.Specialised(kernel.general, kernel.bind, kernel.n_constants, limit)
+        monkeypatch.setattr(online, "online_epoch", fresh)
+        net = dp.Network([4, 6, 5, 3], hidden, output_activation=output, loss=loss, seed=2)
+        sgd = dp.SGD(**settings)
+        history = net.fit(X, T, optimizer=sgd, epochs=2, batch_size=1, engine="online")
+        assert fresh.specialisations == limit
+        trained.append((history.loss, net.parameters()))
+    (loss_one, params_one), (loss_general, params_general) = trained
+    assert loss_one == loss_general
+    for p, q in zip(params_one, params_general):
+        np.testing.assert_array_equal(p, q)
+
+
 def test_past_the_limit_a_kernel_runs_its_general_form():
     from deltaprop.train.engines import batch_kernels, compiling, kernels
 
@@ -501,6 +531,7 @@ _WHAT_COMPILES = """
 import json, sys
 import numpy as np
 from numba.core import event
+import deltaprop as dp
 from deltaprop.train.engines import batch_kernels as B, kernels as K
 
 a, b, c = np.ones((3, 4)), np.ones(4), K.constants(np.float64)
@@ -510,6 +541,10 @@ calls = {
     "backward_hidden": lambda: B.backward_hidden(K.RELU, a.copy(), a, db, c),
     "output_batch": lambda: B.output_batch(
         K.CROSS_ENTROPY, K.SOFTMAX, K.ARGMAX, a.copy(), b, o, t, delta, db, c
+    ),
+    # The seed's network: sigmoid units, squared error, plain SGD, batch size 1.
+    "online_epoch": lambda: dp.Network([4, 3, 4], seed=0).fit(
+        a, t, optimizer=dp.SGD(lr=0.1), epochs=1, batch_size=1, engine="online", verbose=False
     ),
 }
 compiled = {}
@@ -541,7 +576,13 @@ def first_compilations(tmp_path_factory):
         ("backward_hidden", {"backward_hidden_as", "_relu_slope"}),
         # softmax's row takes e^x (one function) and max over a pair (Numba's own).
         ("output_batch", {"output_batch_as", "_cross_entropy_row", "_exp_nonpositive64",
-                          "is_correct", "impl"}),
+                          "_argmax_correct", "impl"}),
+        # No other activation, loss or SGD variant; _forward_layer is compiled on its own for
+        # its fast-math flags (reassociated sums); its accuracy rule (argmax) was compiled
+        # by output_batch above.
+        ("online_epoch", {"online_epoch_as", "_forward_layer", "_sigmoid", "_sigmoid_slope",
+                          "_exp_nonpositive64", "_backpropagate", "_mse_row", "_unit_outputs",
+                          "sgd_coordinate"}),
     ],
 )  # fmt: skip
 def test_a_kernel_for_one_configuration_compiles_that_configurations_rules_alone(

@@ -203,8 +203,8 @@ def engine_for_epoch(engine: Engine) -> Engine:
 # ------------------------------------------------------------------ small fits
 KERNEL_LOAD_SECONDS = 0.4  # importing Numba and loading the cached kernels, measured here
 # A configuration's first compilation (benchmarks/compile_cost.py, empty cache, measured here):
-# the batch engine's loops and update 1.3-1.9 s, the online kernel 5.2-5.6 s.
-COMPILE_SECONDS = {"batch": 1.5, "online": 5.0}
+# the batch engine's loops and update 1.3-1.9 s, the online kernel 2.3-2.6 s.
+COMPILE_SECONDS = {"batch": 1.5, "online": 2.5}
 
 
 @dataclass

@@ -1,7 +1,7 @@
 """What this machine's Numba cache holds for deltaprop: the record a fit's engine is priced by.
 
 A fast engine's first fit of a configuration on a machine compiles its kernels (1-2 s for the
-batch engine, about 5 s for the online kernel; README "What a first run costs"); every later
+batch engine, about 2 s for the online kernel; README "What a first run costs"); every later
 process loads them from Numba's cache. The chooser (:mod:`.choose`) needs to know which of the
 two a fit would pay before it runs one, without importing Numba (which costs what a small fit
 does), so the engines leave a record here:
@@ -69,16 +69,20 @@ _compiled_here: set[str] = set()  # marked by this process already (one write ea
 
 def configuration(engine: str, net: FeedForward, opt: Optimizer) -> str:
     """What decides which kernels ``engine`` ("batch" or "online") compiles for a fit of
-    ``net`` with ``opt``, in words. The online kernel is one general function of the dtype
-    (it branches on the codes at run time); the batch engine's loops and updates are compiled
-    for the layers' activations, the loss and the optimizer's settings (compiling.Specialised;
-    the learning rate is a run-time number). The accuracy rule is left out (the chooser does
-    not know it beforehand): another one compiles its output loop, about 0.3 s."""
+    ``net`` with ``opt``, in words (compiling.Specialised). The online kernel is compiled for
+    the hidden layers' activation (one for them all, or "mixed"), the output's, the loss and
+    the SGD variant (plain, momentum, Nesterov: the rates, decay and dampening are run-time
+    numbers); the batch engine's loops and updates for the layers' activations, the loss and
+    the optimizer's settings but the learning rate. The accuracy rule is left out (the
+    chooser does not know it beforehand): another one compiles its output loop, about 0.1 s."""
+    loss = net.loss_function.name
     if engine == "online":
-        return f"online {net.dtype}"
+        hidden = {layer.activation.name for layer in net.layers[:-1]}
+        shared = hidden.pop() if len(hidden) == 1 else "mixed" if hidden else "none"
+        output = net.layers[-1].activation.name
+        return f"online {net.dtype} {shared},{output} {loss} {getattr(opt, 'variant', '')}"
     settings = {k: v for k, v in opt.config().items() if k != "lr"}
     activations = ",".join(layer.activation.name for layer in net.layers)
-    loss = net.loss_function.name
     return f"batch {net.dtype} {activations} {loss} {json.dumps(settings, sort_keys=True)}"
 
 

@@ -12,10 +12,10 @@ of NumPy's, and vectorisable). Arithmetic stays in the arrays' dtype: a float32 
 with a float64 literal would be promoted, so constants come in ``c`` (see ``constants``), in
 the network's dtype, as NumPy casts a Python float to float32 under NEP 50.
 
-activate and derivative are not compiled on their own: a kernel's call compiles one rule
-(compiling.by_code) where it names a constant code, the general dispatch over every rule
-where the code is known only at run time; output_row and output_activation are inlined into
-their callers, so that a constant loss or activation keeps only its branch. Compilation is
+activate, derivative, output_activation and is_correct are not compiled on their own: a
+kernel's call compiles one rule (compiling.by_code) where it names a constant code, the
+general dispatch over every rule where the code is known only at run time; output_row is
+inlined into its callers, so that a constant loss keeps only its row. Compilation is
 cached on disk with the calling kernel, and Numba checks only that kernel's own file for
 changes: after editing this file, delete the ``*.nbi``/``*.nbc`` files of the engines'
 ``__pycache__`` (an install or upgrade renews every file, and so every cache entry).
@@ -225,27 +225,40 @@ def derivative(code, z, c):
 # cross-entropies are taken from the net inputs a (log-softmax, softplus). a, o, t, delta are
 # 1-D views of one row.
 @jit(inline="always")
-def output_activation(act, a, o, c):
-    """o = h(a); returns (max a, Σ exp(a - max)) for softmax, (a[0], 0) otherwise. Inlined
-    where it is called, so that a caller naming the activation as a constant keeps only its
-    branch (cross-entropy's row compiles no element-wise activation)."""
+def _softmax_outputs(act, a, o, c):
     n = a.shape[0]
     top, total = a[0], c[ZERO]
-    if act == SOFTMAX:
-        for k in range(1, n):
-            top = max(top, a[k])
-        for k in range(n):
-            o[k] = exp_nonpositive(a[k] - top)
-            total += o[k]
-        for k in range(n):
-            o[k] = o[k] / total
-    elif act == SIGMOID:  # a loop of its own vectorises, where act is not a constant
-        for k in range(n):
-            o[k] = activate(SIGMOID, a[k], c)
-    else:
-        for k in range(n):
-            o[k] = activate(act, a[k], c)
+    for k in range(1, n):
+        top = max(top, a[k])
+    for k in range(n):
+        o[k] = exp_nonpositive(a[k] - top)
+        total += o[k]
+    for k in range(n):
+        o[k] = o[k] / total
     return top, total
+
+
+@jit(inline="always")
+def _unit_outputs(act, a, o, c):
+    for k in range(a.shape[0]):
+        o[k] = activate(act, a[k], c)
+    return a[0], c[ZERO]
+
+
+def _any_outputs(act, a, o, c):
+    if act == SOFTMAX:
+        return _softmax_outputs(act, a, o, c)
+    if act == SIGMOID:  # a loop of its own vectorises, where act is not a constant
+        return _unit_outputs(SIGMOID, a, o, c)
+    return _unit_outputs(act, a, o, c)
+
+
+@by_code({SOFTMAX: _softmax_outputs}, _any_outputs, otherwise=_unit_outputs)
+def output_activation(act, a, o, c):
+    """o = h(a); returns (max a, Σ exp(a - max)) for softmax, (a[0], 0) otherwise. A row
+    naming the activation as a constant compiles that activation's loop alone (sigmoid's
+    row no softmax, cross-entropy's no element-wise activation)."""
+    raise TypeError("output_activation runs inside the Numba kernels only")
 
 
 @jit()
@@ -275,7 +288,7 @@ def _cross_entropy_row(a, o, t, delta, c):
     # Its outputs are softmax's (losses.py checks), whose maximum and Σ exp(a - max) are the
     # ones log-softmax needs: lse = log Σ exp(a - max).
     n = a.shape[0]
-    top, total = output_activation(SOFTMAX, a, o, c)
+    top, total = _softmax_outputs(SOFTMAX, a, o, c)
     lse = math.log(total)
     value = c[ZERO]
     for k in range(n):
@@ -328,14 +341,16 @@ def output_row(loss, act, a, o, t, delta, c):
     return _binary_cross_entropy_row(act, a, o, t, delta, c)
 
 
-@jit()
-def is_correct(mode, o, t, c):
-    """1 if the example counts as right (core.losses.fraction_right for one row), else 0."""
-    if mode == THRESHOLD:
-        for k in range(o.shape[0]):
-            if (o[k] > c[HALF]) != (t[k] > c[HALF]):
-                return 0
-        return 1
+@jit(inline="always")
+def _threshold_correct(mode, o, t, c):
+    for k in range(o.shape[0]):
+        if (o[k] > c[HALF]) != (t[k] > c[HALF]):
+            return 0
+    return 1
+
+
+@jit(inline="always")
+def _argmax_correct(mode, o, t, c):
     best_o, best_t = 0, 0
     for k in range(1, o.shape[0]):  # the first maximum wins, as in np.argmax
         if o[k] > o[best_o] or (o[k] != o[k] and o[best_o] == o[best_o]):
@@ -343,6 +358,18 @@ def is_correct(mode, o, t, c):
         if t[k] > t[best_t]:
             best_t = k
     return 1 if best_o == best_t else 0
+
+
+def _any_correct(mode, o, t, c):
+    if mode == THRESHOLD:
+        return _threshold_correct(mode, o, t, c)
+    return _argmax_correct(mode, o, t, c)
+
+
+@by_code({THRESHOLD: _threshold_correct}, _any_correct, otherwise=_argmax_correct)
+def is_correct(mode, o, t, c):
+    """1 if the example counts as right (core.losses.fraction_right for one row), else 0."""
+    raise TypeError("is_correct runs inside the Numba kernels only")
 
 
 # ------------------------------------------------------------------ SGD, one coordinate

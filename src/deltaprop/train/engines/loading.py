@@ -60,7 +60,8 @@ def update_kernels() -> ModuleType:
     return importlib.import_module("deltaprop.train.engines.updates")
 
 
-def online_epoch_kernel() -> Any:
-    """online_kernel.online_epoch, the whole online epoch as one Numba call."""
+def online_kernel() -> ModuleType:
+    """The online_kernel module (the whole online epoch as one Numba call), loaded with the
+    kernels."""
     require_kernels()
-    return importlib.import_module("deltaprop.train.engines.online_kernel").online_epoch
+    return importlib.import_module("deltaprop.train.engines.online_kernel")

@@ -24,7 +24,7 @@ from deltaprop.train.engines.base import (
     restore,
     weight_diverged,
 )
-from deltaprop.train.engines.loading import online_epoch_kernel, require_kernels
+from deltaprop.train.engines.loading import online_kernel, require_kernels
 
 
 class OnlineEngine:
@@ -32,7 +32,8 @@ class OnlineEngine:
 
     def __init__(self, work: Workload) -> None:
         K = require_kernels()
-        self.kernel = online_epoch_kernel()
+        online = online_kernel()
+        self.kernel = online.online_epoch
         self.work = work
         net, source = work.net, arrays_of(work.source, self)
         self.X, self.T = np.ascontiguousarray(source.X), np.ascontiguousarray(source.T)
@@ -44,8 +45,13 @@ class OnlineEngine:
         self.poff = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
         self.woff = self.poff[0:-1:2].astype(np.uint64)
         self.acts = np.array([K.ACTIVATIONS.index(ly.activation.name) for ly in net.layers])
-        self.loss = K.LOSSES.index(net.loss_function.name)
-        self.acc = K.ACCURACY_RULES.index(work.accuracy)
+        # The configuration the kernel is compiled for, but for the SGD variant (per epoch).
+        self.codes = (
+            online.hidden_constant(self.acts),
+            int(self.acts[-1]),
+            K.LOSSES.index(net.loss_function.name),
+            K.ACCURACY_RULES.index(work.accuracy),
+        )
         self.variants = K.SGD_VARIANTS
         self.params = np.empty((2, self.poff[-1]), dtype=dt)
         self.mom = np.zeros(self.poff[-1], dtype=dt)
@@ -86,6 +92,8 @@ class OnlineEngine:
                 np.copyto(view, st["momentum_buffer"])
         self.hp[:] = opt.step_constants()
         status, done, loss_sum, correct, src = self.kernel(
+            *self.codes,
+            mode,
             self.X,
             self.T,
             self.in_order if order is None else order,
@@ -94,11 +102,8 @@ class OnlineEngine:
             self.woff,
             self.zoff,
             self.acts,
-            self.loss,
-            self.acc,
             self.hp,
             opt.weight_decay != 0,
-            mode,
             opt.steps == 0,
             self.mom,
             self.z,

@@ -4,6 +4,12 @@ For each example in turn: forward, loss, deltas by the delta rule, and the seed'
 w_ji ← w_ji - η ∂E/∂w_ji with ∂E/∂w_ji = -δ_j z_i (plus momentum, Nesterov, weight decay and
 dampening exactly as optimizers.SGD has them).
 
+Like the batch engine's loops it is compiled for the configuration a process trains first
+(compiling.Specialised): the hidden layers' activation, the output's, the loss, the accuracy
+rule and the SGD variant are constants there, so that only their rules compile (2.3-2.6 s on a
+first fit, against about 5 s for the general form, which branches on them at run time and
+serves the configurations past the first). Both forms run one source, _epoch.
+
 All weights live in one flat vector [W0, b0, W1, b1, ...] (row-major W) and every activation
 and delta in another, addressed by offsets. Offsets and loop counters are uint64: Numba then
 skips its negative-index wrap-around, whose per-element branch would stop LLVM from
@@ -15,7 +21,9 @@ from __future__ import annotations
 
 import math
 
+from deltaprop.train.engines.compiling import Specialised
 from deltaprop.train.engines.kernels import (
+    IDENTITY,
     NO_ACCURACY,
     SIGMOID,
     ZERO,
@@ -41,7 +49,7 @@ def _forward_layer(w, wo, z, zi, fan_in, units, a, c):
         a[j] = s + w[bo + j]
 
 
-@jit()
+@jit(inline="always")
 def _activate_layer(code, a, z, zo, units, c):
     """z = h(a) for a hidden layer's units. The sigmoid, the seed's activation, has a loop
     of its own, which LLVM vectorises with its exponential (about 1.07× the whole epoch
@@ -69,7 +77,7 @@ def _backpropagate(w, wo, z, dl, zi, zo, fan_in, units, act_below, c):
         dl[zi + i] = derivative(act_below, z[zi + i], c) * dl[zi + i]
 
 
-@jit()
+@jit(inline="always")
 def _update_layer(w, w_new, mom, wo, z, dl, zi, zo, fan_in, units, hp, wd, mode, first):
     """w_new = SGD step from w with ∂E/∂w_ji = -δ_j z_i and ∂E/∂b_j = -δ_j; True if a new
     weight is not finite. Plain SGD gets a loop of its own that leaves the (unused) momentum
@@ -99,11 +107,40 @@ def _update_layer(w, w_new, mom, wo, z, dl, zi, zo, fan_in, units, hp, wd, mode,
     return bad
 
 
-# Over 60 lines: most are its 19 arguments and the calls handing them on, one per line; the
+# The code of a kernel's hidden activation that is not one constant: the layers differ, and
+# each layer's code is read from ``acts`` at run time.
+VARIES = -1
+
+
+@jit(inline="always")
+def _hidden_activation(hidden, acts, layer):
+    """Hidden layer ``layer``'s activation code. In a kernel compiled for one configuration
+    ``hidden`` is a constant and this is that constant (the branch is pruned), so the layer's
+    calls compile that activation's rule alone; otherwise it is read from ``acts``."""
+    if hidden == VARIES:
+        return acts[layer]
+    return hidden
+
+
+def hidden_constant(acts) -> int:
+    """``hidden`` for a network whose layers have the activation codes ``acts``: the hidden
+    layers' one code, VARIES when they differ, IDENTITY (never used) when there are none."""
+    hidden = {int(code) for code in acts[:-1]}
+    if not hidden:
+        return IDENTITY
+    return hidden.pop() if len(hidden) == 1 else VARIES
+
+
+# Over 60 lines: most are its arguments and the calls handing them on, one per line; the
 # per-layer work is already in the kernels above. Splitting the per-example loop further would
 # add calls (not inlined) on the hottest path of online training.
-@jit()
-def online_epoch(
+@jit(inline="always")
+def _epoch(
+    hidden,
+    out_act,
+    loss,
+    acc_mode,
+    mode,
     X,
     T,
     order,
@@ -112,11 +149,8 @@ def online_epoch(
     woff,
     zoff,
     acts,
-    loss,
-    acc_mode,
     hp,
     wd,
-    mode,
     first,
     mom,
     z,
@@ -124,22 +158,7 @@ def online_epoch(
     a_out,
     c,
 ):
-    """A whole epoch of online SGD, one example per step, in ``order``.
-
-    params is (2, P): two copies of the flattened parameters. Each step reads params[src] and
-    writes the updated weights to params[1 - src], so the weights from before the step survive
-    for the divergence guard at no cost. ``mom`` is the flattened momentum buffer, updated in
-    place (a dummy when mode is 0). z and dl hold every layer's activations and deltas at
-    offsets zoff (uint64, like sizes and woff); layer 0's activations are the input. a_out
-    (as long as the widest layer) receives each layer's net inputs in turn. ``first``: the
-    first step is the optimizer's first (its momentum buffer then starts as the gradient).
-    hp = [lr, weight_decay, momentum, 1 - dampening]; mode 0 plain SGD, 1 momentum, 2 Nesterov.
-
-    Returns (status, examples done, Σ loss, number correct, src): status 0 finished, 1 the loss
-    of example ``done`` was not finite (no update made), 2 its update made a weight non-finite
-    (params[src] keeps the weights from before it; the momentum buffer has taken the step, as
-    in the reference path).
-    """
+    """A whole epoch of online SGD, one example per step, in ``order`` (see online_epoch)."""
     n_layers = acts.shape[0]
     top = n_layers - 1
     n_in, n_out, out = sizes[0], sizes[n_layers], zoff[n_layers]
@@ -155,9 +174,9 @@ def online_epoch(
             fan_in, units, zo = sizes[layer], sizes[layer + 1], zoff[layer + 1]
             _forward_layer(w, woff[layer], z, zoff[layer], fan_in, units, a_out, c)
             if layer < top:
-                _activate_layer(acts[layer], a_out, z, zo, units, c)
+                _activate_layer(_hidden_activation(hidden, acts, layer), a_out, z, zo, units, c)
         o, d_out = z[out : out + n_out], dl[out : out + n_out]
-        value = output_row(loss, acts[top], a_out[:n_out], o, T[row], d_out, c)
+        value = output_row(loss, out_act, a_out[:n_out], o, T[row], d_out, c)
         if not math.isfinite(value):
             return 1, step, loss_sum, correct, src
         loss_sum += value
@@ -174,7 +193,7 @@ def online_epoch(
                 zoff[layer + 1],
                 sizes[layer],
                 sizes[layer + 1],
-                acts[layer - 1],
+                _hidden_activation(hidden, acts, layer - 1),
                 c,
             )
         bad = False
@@ -200,3 +219,45 @@ def online_epoch(
         first = False
         src = 1 - src
     return 0, X.shape[0], loss_sum, correct, src
+
+
+@jit()
+def _online_epoch(hidden, out_act, loss, acc_mode, mode, X, T, order, params, sizes, woff, zoff,
+                  acts, hp, wd, first, mom, z, dl, a_out, c):  # fmt: skip
+    """A whole epoch of online SGD, one example per step, in ``order``.
+
+    The configuration's codes come first: ``hidden`` the hidden layers' activation (VARIES:
+    each layer's is ``acts[layer]``), ``out_act`` the output layer's, the loss, the accuracy
+    rule, ``mode`` the SGD variant (0 plain, 1 momentum, 2 Nesterov). This general form takes
+    them at run time and compiles every branch; ``online_epoch`` below compiles the fit's.
+
+    params is (2, P): two copies of the flattened parameters. Each step reads params[src] and
+    writes the updated weights to params[1 - src], so the weights from before the step survive
+    for the divergence guard at no cost. ``mom`` is the flattened momentum buffer, updated in
+    place (a dummy when mode is 0). z and dl hold every layer's activations and deltas at
+    offsets zoff (uint64, like sizes and woff); layer 0's activations are the input. a_out
+    (as long as the widest layer) receives each layer's net inputs in turn. ``first``: the
+    first step is the optimizer's first (its momentum buffer then starts as the gradient).
+    hp = [lr, weight_decay, momentum, 1 - dampening].
+
+    Returns (status, examples done, Σ loss, number correct, src): status 0 finished, 1 the loss
+    of example ``done`` was not finite (no update made), 2 its update made a weight non-finite
+    (params[src] keeps the weights from before it; the momentum buffer has taken the step, as
+    in the reference path).
+    """
+    return _epoch(hidden, out_act, loss, acc_mode, mode, X, T, order, params, sizes, woff,
+                  zoff, acts, hp, wd, first, mom, z, dl, a_out, c)  # fmt: skip
+
+
+def _bind_online_epoch(hidden, out_act, loss, acc_mode, mode):
+    def online_epoch_as(X, T, order, params, sizes, woff, zoff, acts, hp, wd, first, mom, z,
+                        dl, a_out, c):  # fmt: skip
+        return _epoch(hidden, out_act, loss, acc_mode, mode, X, T, order, params, sizes, woff,
+                      zoff, acts, hp, wd, first, mom, z, dl, a_out, c)  # fmt: skip
+
+    return online_epoch_as
+
+
+# online_epoch(hidden, out_act, loss, acc_mode, mode, X, ...): compiled for the first
+# configuration a process trains (compiling.Specialised), the general form past it.
+online_epoch = Specialised(_online_epoch, _bind_online_epoch, 5)

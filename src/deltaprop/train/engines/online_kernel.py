@@ -13,8 +13,9 @@ serves the configurations past the first). Both forms run one source, _epoch.
 All weights live in one flat vector [W0, b0, W1, b1, ...] (row-major W) and every activation
 and delta in another, addressed by offsets. Offsets and loop counters are uint64: Numba then
 skips its negative-index wrap-around, whose per-element branch would stop LLVM from
-vectorising the loops, and no array views are made inside the loops (each would cost two
-atomic reference-count updates).
+vectorising the loops. The few views made per example (a weight copy, the target row, the
+output layer's slices) cost nothing: the kernels count no references (see
+compiling._without_reference_counts).
 """
 
 from __future__ import annotations

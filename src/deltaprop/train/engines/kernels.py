@@ -137,12 +137,16 @@ def _tanh_slope(code, z, c):
 
 @jit(inline="always")
 def _relu_slope(code, z, c):
-    return c[ONE] if z > c[ZERO] else c[ZERO]
+    # Both constants loaded before the choice: ``c[ONE] if ... else c[ZERO]`` is one load
+    # from a chosen address, which LLVM vectorises as a gather (a third of the speed).
+    one, zero = c[ONE], c[ZERO]
+    return one if z > zero else zero
 
 
 @jit(inline="always")
 def _leaky_relu_slope(code, z, c):
-    return c[ONE] if z > c[ZERO] else c[SLOPE]
+    one, slope = c[ONE], c[SLOPE]  # loaded before the choice, as in _relu_slope
+    return one if z > c[ZERO] else slope
 
 
 @jit(inline="always")

@@ -7,7 +7,9 @@ once per ``fit``:
 - the GEMMs write into them with ``out=`` (hidden layers keep a and then z in one buffer);
 - a batch is gathered with ``np.take(..., out=)``, or is a view when the order is as stored;
 - each layer's bias, activation, derivative and bias-gradient sum is one fused Numba
-  pass, the output layer (activation, loss, delta, accuracy) another, and SGD, Adam and AdamW
+  pass (NumPy's ufuncs instead for the activations whose rules Numba would not vectorise,
+  kernels.BLOCK_RULES), the output layer (activation, loss, delta, accuracy) another, and
+  SGD, Adam and AdamW
   update each parameter in one pass right after its gradient is made. The gradient buffer
   then holds the old weights, which is all the divergence guard needs to undo the step.
 - per-example weights scale the output deltas (by m v_i / Σ v, as Network.backward does);
@@ -173,7 +175,11 @@ class BatchEngine:
         for i, layer in enumerate(layers[:-1]):
             z = self.z[i][:m]
             np.matmul(zin, layer.W.T, out=z)
-            loops.bias_activate(self.codes[i], z, layer.b, self.c)
+            if self.codes[i] in self.K.BLOCK_RULES:  # NumPy's vectorised rule (kernels.py)
+                np.add(z, layer.b, out=z)
+                z[...] = layer.activation.forward(z)
+            else:
+                loops.bias_activate(self.codes[i], z, layer.b, self.c)
             if masks is not None and masks[i] is not None:
                 z = np.multiply(z, masks[i], out=self.dropped[i][:m])  # z̃ = z m / (1 − p)
             zin = z
@@ -233,7 +239,7 @@ class BatchEngine:
         kernels for a weight matrix and a bias), each layer's update as soon as its gradient
         is made (its weights have then served the layer below). True if an update made a
         weight non-finite."""
-        loops, layers, bad, masks = self.loops, self.net.layers, False, self.masks
+        layers, bad, masks = self.net.layers, False, self.masks
         for i in range(len(layers) - 1, -1, -1):
             layer, delta = layers[i], self.delta[i][:m]
             dropped = masks is not None and i > 0 and masks[i - 1] is not None
@@ -242,15 +248,25 @@ class BatchEngine:
                 np.matmul(delta, layer.W, out=below)  # Σ_k δ_k w_kj
                 if dropped:
                     below *= masks[i - 1]  # type: ignore[index]
-                loops.backward_hidden(
-                    self.codes[i - 1], below, self.z[i - 1][:m], self.gb[i - 1], self.c
-                )
+                self._hidden_deltas(i - 1, below, m)
             zin = Xb if i == 0 else (self.dropped if dropped else self.z)[i - 1][:m]
             np.matmul(delta.T, zin, out=self.gW[i])
             if updates is not None and views is not None:
                 bad |= updates[i][0](*views[2 * i])
                 bad |= updates[i][1](*views[2 * i + 1])
         return bad
+
+    def _hidden_deltas(self, i: int, delta: Array, m: int) -> None:
+        """δ ← h'(z) · δ for hidden layer ``i`` (δ arrives as Δ_next W_next), and its bias
+        gradient Σ_rows δ: in one fused loop, or through NumPy for the slopes the kernels
+        would compute element by element (kernels.BLOCK_SLOPES), in the same order of
+        operations (the loop sums the rows as ``sum(axis=0)`` does)."""
+        z, gb = self.z[i][:m], self.gb[i]
+        if self.codes[i] in self.K.BLOCK_SLOPES:
+            delta *= self.net.layers[i].activation.derivative(z)
+            delta.sum(axis=0, out=gb)
+        else:
+            self.loops.backward_hidden(self.codes[i], delta, z, gb, self.c)
 
     def _flat_views(self) -> list[tuple[Array, ...]]:
         """Per parameter, 1-D views of the arrays its fused update reads and writes: the

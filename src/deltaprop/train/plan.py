@@ -416,10 +416,10 @@ def _check_classes(net: FeedForward, T: Array) -> None:
     binary = T.shape[1] == 1 and bool(np.all((T == 0) | (T == 1)))
     if not (one_hot or binary):
         return
-    classes = np.unique(T.argmax(axis=1) if one_hot else T[:, 0])
-    if classes.size == 1:
+    labels = T.argmax(axis=1) if one_hot else T[:, 0]
+    if labels.min() == labels.max():  # one class (np.unique's hashing took 30 us a fit)
         raise ValueError(
-            f"T: every one of the {T.shape[0]} examples has the class {int(classes[0])}; "
+            f"T: every one of the {T.shape[0]} examples has the class {int(labels[0])}; "
             "a classifier needs examples of at least 2 classes"
         )
 
@@ -560,4 +560,8 @@ def _wants_accuracy(net: FeedForward, T: Array | None, accuracy: object) -> bool
         return False
     # Squared error on 0/1 targets (the seed's classifiers): one-hot rows or a single 0/1 column.
     binary = bool(np.all((T == 0) | (T == 1)))
-    return binary and (T.shape[1] == 1 or bool(np.all(T.sum(axis=1) == 1)))
+    if not binary or T.shape[1] == 1:
+        return binary
+    # Rows of 0s and 1s sum exactly in any order; a product with ones takes 2 us where
+    # T.sum(axis=1), a reduction over each short row, took 28 us (on digits' targets).
+    return bool(np.all(T @ np.ones(T.shape[1], T.dtype) == 1))

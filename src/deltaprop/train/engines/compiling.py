@@ -57,9 +57,10 @@ def _without_reference_counts() -> dict[str, bool]:
     removes those counts in straight-line code but not across the branches and loops of a
     kernel with inlined helpers (numba#2350): in the online epoch about 25 array arguments
     and views were counted per example, up and down, a fifth of the epoch (perf: 12% of
-    samples in NRT_incref/NRT_decref; 1.32 -> 1.63 M examples/s without them). The kernels
-    here never allocate or return an array (they write into the caller's, which the caller
-    keeps alive for the call, and return scalars), so they need no counts at all; and
+    samples in NRT_incref/NRT_decref; the online kernel 1.29 -> 1.68 M examples/s without
+    them). The kernels here never allocate or return an array (they write into the
+    caller's, which the caller keeps alive for the call, and return scalars), so they need
+    no counts at all; and
     compiled without its runtime, Numba refuses at typing both an allocation and returning
     any array but an argument, so that no kernel can come to need them unnoticed.
     The option has been in Numba since 0.19 but is not documented: where a Numba lacks

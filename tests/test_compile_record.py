@@ -62,16 +62,18 @@ def test_small_fits_load_the_kernels_once_their_forgone_savings_would_have_paid(
     adam = dp.Adam(lr=0.001)
     mark_compiled(net, adam)
     # scikit-learn's digits defaults (1,257 training rows, batch 200, 200 epochs): by the
-    # estimate, the batch engine saves 70 us and 1.7 ns for each of the 7,510 parameters on
-    # each of 1,400 steps: 1,400 x 82.767 us = 0.1158738 s, less than the 0.4 s of loading.
-    assert fastpath.kernel_saving(net, 1257, 200, 200) == pytest.approx(0.1158738, abs=1e-7)
+    # estimate, the batch engine saves on each of 1,400 steps 53 us, 0.37 ns for each of the
+    # 60,080 bytes of parameters (7,510 float64s) and 1.7 ns for each of the 200 x 110
+    # activations: 53 + 22.2296 + 37.4 = 112.6296 us, and 1,400 x 112.6296 us = 0.15768144 s,
+    # less than the 0.4 s of loading (timed: 0.163 s saved).
+    assert fastpath.kernel_saving(net, 1257, 200, 200) == pytest.approx(0.15768144, abs=1e-8)
     assert fastpath.engine_for_size(net, adam, 1257, 200, 200) == "reference"
     assert fastpath.small_fit_savings.seconds == 0.0  # choosing counts nothing
     fastpath.forgo_kernels(net, adam, 1257, 200, 200)  # the fit ran all its epochs on NumPy
-    assert fastpath.small_fit_savings.seconds == pytest.approx(0.1158738, abs=1e-7)
-    # A search or a cross-validation of such fits: the third's 0.348 s (with the two
-    # forgone) does not repay loading, the fourth's 0.463 s does.
-    for _ in range(2):
+    assert fastpath.small_fit_savings.seconds == pytest.approx(0.15768144, abs=1e-8)
+    # A search or a cross-validation of such fits: the second's 0.315 s (with the first's
+    # forgone) does not repay loading, the third's 0.473 s does.
+    for _ in range(1):
         assert fastpath.engine_for_size(net, adam, 1257, 200, 200) == "reference"
         fastpath.forgo_kernels(net, adam, 1257, 200, 200)
     assert fastpath.engine_for_size(net, adam, 1257, 200, 200) == "auto"
@@ -81,41 +83,41 @@ def test_small_fits_load_the_kernels_once_their_forgone_savings_would_have_paid(
     full = fastpath.kernel_saving(net, 1257, 200, 200)
     assert fastpath.small_fit_savings.seconds == pytest.approx(full * 27 / 200, rel=1e-12)
     assert fastpath.engine_for_size(net, adam, 1257, 200, 200) == "reference"
-    # A loop of one-epoch partial fits (7 steps: 0.000579369 s each) loads them after
-    # 0.4 / 0.000579369 = 690.4 calls.
+    # A loop of one-epoch partial fits (7 steps: 0.0007884072 s each) loads them after
+    # 0.4 / 0.0007884072 = 507.4 calls.
     fastpath.small_fit_savings.seconds = 0.0
     engines = []
     for _ in range(800):
         engines.append(fastpath.engine_for_size(net, adam, 1257, 1, 200))
         if engines[-1] == "reference":
             fastpath.forgo_kernels(net, adam, 1257, 1, 200)
-    assert engines.index("auto") == 690
-    assert set(engines[:690]) == {"reference"} and set(engines[690:]) == {"auto"}
+    assert engines.index("auto") == 507
+    assert set(engines[:507]) == {"reference"} and set(engines[507:]) == {"auto"}
 
 
 def test_a_first_fit_prices_compiling_until_earlier_processes_forgone_savings_repay_it(
     record, monkeypatch
 ):
-    # scikit-learn's defaults with max_iter=150 on 8,000 MNIST-shaped rows: 784-100-10, batch
-    # 200. The batch engine would save 6,000 steps x (70 us + 1.7 ns x 79,510 parameters) =
-    # 6,000 x 205.167 us = 1.231002 s: more than loading cached kernels (0.4 s), less than
-    # loading and compiling them (0.4 + 1.5 s).
+    # scikit-learn's defaults with max_iter=100 on 8,000 MNIST-shaped rows: 784-100-10, batch
+    # 200. The batch engine would save 4,000 steps x (53 us + 0.37 ns x 636,080 bytes of
+    # parameters + 1.7 ns x 200 x 110 activations) = 4,000 x 325.7496 us = 1.3029984 s: more
+    # than loading cached kernels (0.4 s), less than loading and compiling them (0.4 + 1.5 s).
     net = dp.Network([784, 100, 10], "relu", output_activation="softmax", loss="cross_entropy")
     adam = dp.Adam(lr=0.001)
-    saving = fastpath.kernel_saving(net, 8000, 150, 200)
-    assert saving == pytest.approx(1.231002, abs=1e-6)
+    saving = fastpath.kernel_saving(net, 8000, 100, 200)
+    assert saving == pytest.approx(1.3029984, abs=1e-7)
     config = compile_record.configuration("batch", net, adam)
     assert compile_record.read(config) == compile_record.Entry(False, 0.0)
-    assert fastpath.engine_for_size(net, adam, 8000, 150, 200) == "reference"
-    fastpath.forgo_kernels(net, adam, 8000, 150, 200)
-    # The record keeps what compiling would have saved beyond loading: 1.231002 - 0.4 s.
+    assert fastpath.engine_for_size(net, adam, 8000, 100, 200) == "reference"
+    fastpath.forgo_kernels(net, adam, 8000, 100, 200)
+    # The record keeps what compiling would have saved beyond loading: 1.3029984 - 0.4 s.
     assert compile_record.read(config).forgone_seconds == pytest.approx(saving - 0.4)
-    # This process's own part is not counted twice: a 2-epoch fit here saves 0.0164 s, and
-    # 0.0164 + 1.231 forgone - 0.4 - 1.5 < 0 (counting the record's 0.831 too would buy).
+    # This process's own part is not counted twice: a 2-epoch fit here saves 0.026 s, and
+    # 0.026 + 1.303 forgone - 0.4 - 1.5 < 0 (counting the record's 0.903 too would buy).
     assert fastpath.engine_for_size(net, adam, 8000, 2, 200) == "reference"
-    # The next process: 1.231 - 0.4 + 0.831 = 1.662 s of gain against 1.5 s of compiling.
+    # The next process: 1.303 - 0.4 + 0.903 = 1.806 s of gain against 1.5 s of compiling.
     next_process(monkeypatch)
-    assert fastpath.engine_for_size(net, adam, 8000, 150, 200) == "auto"
+    assert fastpath.engine_for_size(net, adam, 8000, 100, 200) == "auto"
     # Its fit compiles and the engine marks the configuration; later processes only load.
     rng = np.random.default_rng(0)
     net.fit(
@@ -129,8 +131,8 @@ def test_a_first_fit_prices_compiling_until_earlier_processes_forgone_savings_re
     )
     next_process(monkeypatch)
     assert compile_record.read(config).compiled
-    assert fastpath.engine_for_size(net, adam, 8000, 150, 200) == "auto"
-    # max_iter=20 stays on NumPy even then: 0.164 s < 0.4 s (timed: 0.27 s saved).
+    assert fastpath.engine_for_size(net, adam, 8000, 100, 200) == "auto"
+    # max_iter=20 stays on NumPy even then: 0.261 s < 0.4 s (timed: 0.27 s saved).
     assert fastpath.engine_for_size(net, adam, 8000, 20, 200) == "reference"
 
 

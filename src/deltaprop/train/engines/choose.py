@@ -229,21 +229,28 @@ def kernel_saving(net: FeedForward, n_examples: int, epochs: int, batch_size: in
     """The seconds the kernels would save on a fit, by a deliberately rough estimate. The
     online kernel saves nearly all of the reference path's time: ~60 µs per step (Python and
     NumPy call overhead) plus the matrix products at ~20 GFLOP/s. The batch engine runs the
-    same matrix products as the reference path; it saves, per step, ~70 µs of Python and
-    NumPy calls and ~1.7 ns per parameter (the reference's optimizer passes over every
-    parameter several times, the fused update once). Fitted to ten fits timed on both
-    engines (digits and 8,000-10,000 MNIST-shaped rows, 784-100-10 to 784-256-128-10,
-    batches of 32 to 200, Adam and SGD, float64 and float32; 0.05-0.27 s saved), each
-    within 40% (2026-12-04). A third of the reference's time, the estimate before, was five
-    times too high for scikit-learn's 784-100-10 with batch 200. It is an estimate, not a
-    timing, so that which engine a fit runs on (and so its last digits) does not depend on
-    the machine's load."""
+    same matrix products as the reference path; it saves, per step, ~53 µs of Python and
+    NumPy calls, ~0.37 ns per byte of parameters (the reference's optimizer passes over every
+    parameter several times, the fused update once: memory traffic, so float32 saves half)
+    and ~1.7 ns per element of the step's activations, batch rows x units (the reference's
+    separate passes for each layer's activation, slope and delta). Fitted to timed fits on
+    both engines (``python benchmarks/kernel_saving.py``, 2026-12-04: scikit-learn's
+    estimators with their defaults and plain ``fit``; digits and 8,000 MNIST-shaped rows;
+    64-50-10 to 784-256-128-10; batches of 32 to 200; Adam and SGD; float64 and float32;
+    0.07-0.46 s saved): the 19 with relu or tanh hidden layers within 27%. Sigmoid layers
+    save more (their NumPy rule is slower; -40%), so such fits buy the kernels later than
+    they could. The estimate before (70 µs and 1.7 ns per parameter a step) missed the batch
+    term and the dtype, and put scikit-learn's digits fit (1,257 rows) at 0.116 s against
+    0.163 s saved. It is an estimate, not a timing, so that which engine a fit runs on (and
+    so its last digits) does not depend on the machine's load."""
     size = n_examples if batch_size is None else min(batch_size, n_examples)
     steps = epochs * -(-n_examples // size)
     if size == 1:
         flops = 6.0 * epochs * n_examples * net.n_parameters  # forward and backward
         return 0.95 * (steps * 60e-6 + flops / 2e10)
-    return steps * (70e-6 + 1.7e-9 * net.n_parameters)
+    parameter_bytes = net.n_parameters * net.dtype.itemsize
+    activations = size * sum(net.sizes[1:])
+    return steps * (53e-6 + 0.37e-9 * parameter_bytes + 1.7e-9 * activations)
 
 
 def _fast_engine(opt: Optimizer, batch_size: int | None) -> str:

@@ -11,7 +11,8 @@ cases are scikit-learn's estimators with their defaults (the L2 penalty, scikit-
 the end-of-epoch rules: what a search or a cross-validation repeats) and plain
 ``Network.fit``, on digits and on 8,000 MNIST-shaped rows, over widths, depths, batch sizes,
 optimizers, activations and both dtypes. The last column is the estimate's error; the
-coefficients in kernel_saving were fitted to this table (least squares on relative error).
+coefficients in kernel_saving were fitted to runs of these cases (least squares on the
+relative error, 2026-12-04).
 """
 
 from __future__ import annotations

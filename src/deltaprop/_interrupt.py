@@ -79,7 +79,10 @@ def _interrupt_again(previous: Callable[[object], object]) -> Callable[[object],
 
     def hook(unraisable: object) -> None:  # sys.UnraisableHookArgs
         if isinstance(getattr(unraisable, "exc_value", None), KeyboardInterrupt):
-            _thread.start_new_thread(_interrupt_main_soon, ())
+            try:
+                _thread.start_new_thread(_interrupt_main_soon, ())
+            except RuntimeError:  # Python is shutting down: nothing is left to interrupt
+                pass
             return
         previous(unraisable)
 
@@ -87,7 +90,7 @@ def _interrupt_again(previous: Callable[[object], object]) -> Callable[[object],
 
 
 def _interrupt_main_soon() -> None:
-    time.sleep(0.001)  # the main thread has left the hook by then (it holds the GIL till then)
+    time.sleep(0.001)  # the main thread, which held the GIL, has left the hook by then
     _thread.interrupt_main(signal.SIGINT)
 
 

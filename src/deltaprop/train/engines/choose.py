@@ -226,25 +226,21 @@ small_fit_savings = SmallFitSavings()
 
 
 def kernel_saving(net: FeedForward, n_examples: int, epochs: int, batch_size: int | None) -> float:
-    """The seconds the kernels would save on a fit, by a deliberately rough estimate. The
-    online kernel saves nearly all of the reference path's time: ~60 µs per step (Python and
-    NumPy call overhead) plus the matrix products at ~20 GFLOP/s. The batch engine runs the
-    same matrix products as the reference path; it saves, per step, ~53 µs of Python and
-    NumPy calls, ~0.37 ns per byte of parameters (the reference's optimizer passes over every
-    parameter several times, the fused update once: memory traffic, so float32 saves half)
-    and ~1.7 ns per element of the step's activations, batch rows x units (the reference's
-    separate passes for each layer's activation, slope and delta). Fitted to timed fits on
-    both engines (``python benchmarks/kernel_saving.py``, 2026-12-04: scikit-learn's
-    estimators with their defaults and plain ``fit``; digits and 8,000 MNIST-shaped rows;
-    64-50-10 to 784-256-128-10; batches of 32 to 200; Adam and SGD; float64 and float32;
-    0.07-0.55 s saved), each within 27% over three runs (22% in the last). A sigmoid layer
-    saves ~4 ns more per element (the reference's exponential and division against the
-    kernels' fused loop; 3-7 ns in four pairs of fits that differ only in it): without that
-    term the sigmoid fit was priced 40% low. The estimate before (70 µs and 1.7 ns per
-    parameter a step) missed the batch term and the dtype, and put scikit-learn's digits fit
-    (1,257 rows) at 0.116 s against 0.163 s saved. It is an estimate, not a timing, so that
-    which engine a fit runs on (and so its last digits) does not depend on the machine's
-    load."""
+    """The seconds the kernels would save on a fit, by a deliberately rough estimate: not a
+    timing, so that which engine a fit runs on (and so its last digits) does not depend on
+    the machine's load. The online kernel saves nearly all of the reference path's time:
+    ~60 µs per step of Python and NumPy calls plus the matrix products at ~20 GFLOP/s. The
+    batch engine runs the same matrix products; per step it saves ~53 µs of calls, ~0.37 ns
+    per byte of parameters (the reference's optimizer passes over every parameter several
+    times, the fused update once: memory traffic, so float32 saves half), ~1.7 ns per element
+    of the step's activations (batch rows x units: the reference's separate passes for each
+    layer's activation, slope and delta) and ~4 ns more per element of a sigmoid layer (its
+    exponential and division). ``python benchmarks/kernel_saving.py`` prints 20 fits timed on
+    both engines beside the estimate (2026-12-04: scikit-learn's estimators with their
+    defaults and plain ``fit``, digits and 8,000 MNIST-shaped rows, 64-50-10 to
+    784-256-128-10, batches of 32 to 200, Adam and SGD, float64 and float32): within 27% of
+    each in two runs on a quiet machine (22% in the last), up to 38% low in one while the
+    machine ran slower."""
     size = n_examples if batch_size is None else min(batch_size, n_examples)
     steps = epochs * -(-n_examples // size)
     if size == 1:

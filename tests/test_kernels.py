@@ -589,10 +589,10 @@ def first_compilations(first_compilation):
         ("output_batch", {"output_batch_as", "_cross_entropy_row", "_exp_nonpositive64",
                           "_argmax_correct", "impl"}),
         # No other activation, loss or SGD variant; _forward_layer is compiled on its own for
-        # its fast-math flags (reassociated sums); its accuracy rule (argmax) was compiled
-        # by output_batch above.
+        # its fast-math flags (reassociated sums); its accuracy rule (argmax) and e^x were
+        # compiled by output_batch above.
         ("online_epoch", {"online_epoch_as", "_forward_layer", "_sigmoid", "_sigmoid_slope",
-                          "_exp_nonpositive64", "_backpropagate", "_mse_row", "_unit_outputs",
+                          "_mse_row", "_unit_outputs",
                           "sgd_coordinate"}),
     ],
 )  # fmt: skip

@@ -26,7 +26,8 @@ constant. Literal arguments do not prune a jitted callee's branches (only consta
 function itself and its IR-inlined callees do), so the relu kernel compiled all eight
 activations (0.38 s, sigmoid's exponential included); :func:`by_code` picks the one rule at
 typing instead. What did not pay: IR inlining everywhere (its copies of the IR dominated a
-first compile), inlining the overloads (``inline="always"``: 3-4 times the compile time),
+first compile; inlining sgd_coordinate at the online kernel's three calls of it took its
+compile from 1.61 to 1.81 s), inlining the overloads (``inline="always"``: 3-4 times the compile time),
 compiling the loops and output rows as overloads rather than IR-inlined helpers (each adds
 a function's fixed cost), and lower LLVM optimisation levels (NUMBA_OPT 1 or 2 compile no
 faster; 0 saves 0.5 s and trains four times slower).
@@ -81,17 +82,21 @@ def _without_reference_counts() -> dict[str, bool]:
 OPTIONS = {"error_model": "numpy", **_without_reference_counts()}
 
 
-def jit(fastmath: bool | set[str] = False, inline: str = "never"):
+# Numba compiles every function it types a call to on its own, with a wrapper that lets
+# Python call it and one that lets C call it, though a helper here is only ever called (or
+# IR-inlined) by the kernels, and nothing calls a kernel through C. Without the wrappers the
+# online kernel's first compile took 1.38 s instead of 1.61 s, the mini-batch fit's 0.96 s
+# instead of 1.06 s (compile_cost.py --runs 3); the kernels' code is the same.
+_CALLEE_ONLY = {"no_cpython_wrapper": True, "no_cfunc_wrapper": True}
+
+
+def jit(fastmath: bool | set[str] = False, inline: str = "never", callee: bool = False):
     """``numba.njit(cache=True)`` with :data:`OPTIONS`, or uncached when there is nowhere
-    to write the cache. A helper with ``inline="always"`` can be called only from compiled
-    code."""
-    options = {"fastmath": fastmath, "inline": inline, **OPTIONS}
-    if inline == "always":
-        # Typing a call, Numba compiles the callee on its own too, with the wrappers that
-        # would let Python (and C) call it; an IR-inlined helper is only called from kernels.
-        # Without them the online kernel's first compile took 1.55 s instead of 1.76 s
-        # (compile_cost.py --case online --runs 2); the kernels' code is the same.
-        options |= {"no_cpython_wrapper": True, "no_cfunc_wrapper": True}
+    to write the cache. A ``callee`` (as any helper with ``inline="always"``) can be called
+    only from compiled code."""
+    options = {"fastmath": fastmath, "inline": inline, **OPTIONS, "no_cfunc_wrapper": True}
+    if callee or inline == "always":
+        options |= _CALLEE_ONLY
 
     def decorate(fn):
         try:
@@ -123,7 +128,8 @@ def by_code(
                 return getattr(rule, "py_func", rule)  # a jitted rule's Python source
             return general
 
-        overload(stub, prefer_literal=True, strict=False, jit_options=OPTIONS)(typer)
+        options = {**OPTIONS, **_CALLEE_ONLY}  # a rule is only called from kernels
+        overload(stub, prefer_literal=True, strict=False, jit_options=options)(typer)
         return stub
 
     return decorate

@@ -274,7 +274,7 @@ def output_activation(act, a, o, c):
     raise TypeError("output_activation runs inside the Numba kernels only")
 
 
-@jit()
+@jit(callee=True)
 def _mse_row(act, a, o, t, delta, c):
     n = a.shape[0]
     zero = c[ZERO]
@@ -296,7 +296,7 @@ def _mse_row(act, a, o, t, delta, c):
     return value
 
 
-@jit()
+@jit(callee=True)
 def _cross_entropy_row(a, o, t, delta, c):
     # Its outputs are softmax's (losses.py checks), whose maximum and Σ exp(a - max) are the
     # ones log-softmax needs: lse = log Σ exp(a - max).
@@ -312,7 +312,7 @@ def _cross_entropy_row(a, o, t, delta, c):
     return value
 
 
-@jit()
+@jit(callee=True)
 def _binary_cross_entropy_row(act, a, o, t, delta, c):
     n = a.shape[0]  # E = Σ softplus(a) - t a
     output_activation(act, a, o, c)
@@ -324,7 +324,7 @@ def _binary_cross_entropy_row(act, a, o, t, delta, c):
     return value
 
 
-@jit()
+@jit(callee=True)
 def _poisson_row(act, a, o, t, delta, c):
     n = a.shape[0]  # E = Σ t log(t / o) - t + o, 0 log 0 = 0, from o as losses.py
     zero = c[ZERO]
@@ -386,7 +386,7 @@ def is_correct(mode, o, t, c):
 
 
 # ------------------------------------------------------------------ SGD, one coordinate
-@jit()
+@jit(callee=True)
 def sgd_coordinate(p, g, buf, hp, wd, mode, first):
     """One SGD coordinate update, in optimizers.SGD's order; returns (new p, new buffer).
 

@@ -82,7 +82,7 @@ def adam_step(p, g, scale, m, v, vmax, hp, wd, decoupled, amsgrad, lerp_small, p
     return kernel(p, g, scale, m, v, vmax, hp, penalized, l2)
 
 
-@jit()
+@jit(callee=True)
 def _adam_loop(p, g, scale, m, v, vmax, hp, wd, decoupled, amsgrad, lerp_small, penalized, l2):
     wdc, w, omw, b2, omb2 = hp[A_WD], hp[A_W], hp[A_1MW], hp[A_B2], hp[A_1MB2]
     bc2, eps, step, decay = hp[A_BC2], hp[A_EPS], hp[A_STEP], hp[A_DECAY]

@@ -44,14 +44,15 @@ class OnlineEngine:
         counts = [p.size for p in net.parameters()]
         self.poff = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
         self.woff = self.poff[0:-1:2].astype(np.uint64)
-        self.acts = np.array([K.ACTIVATIONS.index(ly.activation.name) for ly in net.layers])
-        # The configuration the kernel is compiled for, but for the SGD variant (per epoch).
-        self.codes = (
-            online.hidden_constant(self.acts),
-            int(self.acts[-1]),
+        acts = [K.ACTIVATIONS.index(ly.activation.name) for ly in net.layers]
+        loss, accuracy = (
             K.LOSSES.index(net.loss_function.name),
             K.ACCURACY_RULES.index(work.accuracy),
         )
+        # The configuration the kernel is compiled for, but for the SGD variant (per epoch);
+        # and the same codes as the general form reads them, the variant last.
+        self.codes = (online.hidden_constant(acts), acts[-1], loss, accuracy)
+        self.code_array = np.array([*acts, loss, accuracy, 0], dtype=np.int64)
         self.variants = K.SGD_VARIANTS
         self.params = np.empty((2, self.poff[-1]), dtype=dt)
         self.mom = np.zeros(self.poff[-1], dtype=dt)
@@ -91,6 +92,7 @@ class OnlineEngine:
             for view, st in zip(self._views(self.mom, params), state):
                 np.copyto(view, st["momentum_buffer"])
         self.hp[:] = opt.step_constants()
+        self.code_array[-1] = mode
         status, done, loss_sum, correct, src = self.kernel(
             *self.codes,
             mode,
@@ -101,7 +103,7 @@ class OnlineEngine:
             self.sizes,
             self.woff,
             self.zoff,
-            self.acts,
+            self.code_array,
             self.hp,
             opt.weight_decay != 0,
             opt.steps == 0,

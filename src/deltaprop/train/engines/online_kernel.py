@@ -6,9 +6,10 @@ dampening exactly as optimizers.SGD has them).
 
 Like the batch engine's loops it is compiled for the configuration a process trains first
 (compiling.Specialised): the hidden layers' activation, the output's, the loss, the accuracy
-rule and the SGD variant are constants there, so that only their rules compile (2.3-2.6 s on a
-first fit, against about 5 s for the general form, which branches on them at run time and
-serves the configurations past the first). Both forms run one source, _epoch.
+rule and the SGD variant are constants there, so that only their rules compile (1.14 s on a
+first fit, 2026-12-04, against 2.6 s for the general form, which branches on them at run time
+and serves the configurations past the first). Both forms run one source, _epoch_for's
+closure.
 
 All weights live in one flat vector [W0, b0, W1, b1, ...] (row-major W) and every activation
 and delta in another, addressed by offsets. Offsets and loop counters are uint64: Numba then
@@ -109,129 +110,125 @@ def _update_layer(w, w_new, mom, wo, z, dl, zi, zo, fan_in, units, hp, wd, mode,
     return bad
 
 
-# The code of a kernel's hidden activation that is not one constant: the layers differ, and
-# each layer's code is read from ``acts`` at run time.
-VARIES = -1
+# A code that is not a constant of the kernel: ``codes`` holds it (the general form's every
+# code; a compiled-for-one-configuration kernel's hidden activation when the layers differ).
+AT_RUN_TIME = -1
 
 
 @jit(inline="always")
-def _hidden_activation(hidden, acts, layer):
-    """Hidden layer ``layer``'s activation code. In a kernel compiled for one configuration
-    ``hidden`` is a constant and this is that constant (the branch is pruned), so the layer's
-    calls compile that activation's rule alone; otherwise it is read from ``acts``."""
-    if hidden == VARIES:
-        return acts[layer]
-    return hidden
+def _code(constant, codes, index):
+    """``constant``, or ``codes[index]`` when it is AT_RUN_TIME. In a kernel compiled for one
+    configuration ``constant`` is a constant and the branch is pruned, so that what the code
+    chooses compiles that choice's rule alone."""
+    if constant == AT_RUN_TIME:
+        return codes[index]
+    return constant
 
 
 def hidden_constant(acts) -> int:
-    """``hidden`` for a network whose layers have the activation codes ``acts``: the hidden
-    layers' one code, VARIES when they differ, IDENTITY (never used) when there are none."""
+    """The hidden layers' activation for a network whose layers have the activation codes
+    ``acts``: their one code, AT_RUN_TIME when they differ, IDENTITY (never used) when there
+    are none."""
     hidden = {int(code) for code in acts[:-1]}
     if not hidden:
         return IDENTITY
-    return hidden.pop() if len(hidden) == 1 else VARIES
+    return hidden.pop() if len(hidden) == 1 else AT_RUN_TIME
 
 
-# Over 60 lines: most are its arguments and the calls handing them on, one per line; the
-# per-layer work is already in the kernels above. Splitting the per-example loop further would
-# add calls (not inlined) on the hottest path of online training.
-@jit(inline="always")
-def _epoch(
-    hidden,
-    out_act,
-    loss,
-    acc_mode,
-    mode,
-    X,
-    T,
-    order,
-    params,
-    sizes,
-    woff,
-    zoff,
-    acts,
-    hp,
-    wd,
-    first,
-    mom,
-    z,
-    dl,
-    a_out,
-    c,
-):
-    """A whole epoch of online SGD, one example per step, in ``order`` (see online_epoch)."""
-    n_layers = acts.shape[0]
-    top = n_layers - 1
-    n_in, n_out, out = sizes[0], sizes[n_layers], zoff[n_layers]
-    src = 0
-    loss_sum = 0.0
-    correct = 0
-    for step in range(X.shape[0]):
-        row = order[step]
-        w, w_new = params[src], params[1 - src]
-        for i in range(n_in):
-            z[i] = X[row, i]
-        for layer in range(n_layers):
-            fan_in, units, zo = sizes[layer], sizes[layer + 1], zoff[layer + 1]
-            _forward_layer(w, woff[layer], z, zoff[layer], fan_in, units, a_out, c)
-            if layer < top:
-                _activate_layer(_hidden_activation(hidden, acts, layer), a_out, z, zo, units, c)
-        o, d_out = z[out : out + n_out], dl[out : out + n_out]
-        value = output_row(loss, out_act, a_out[:n_out], o, T[row], d_out, c)
-        if not math.isfinite(value):
-            return 1, step, loss_sum, correct, src
-        loss_sum += value
-        if acc_mode != NO_ACCURACY:
-            correct += is_correct(acc_mode, o, T[row], c)
-        # Deltas from the weights before the update, then every layer's update.
-        for layer in range(top, 0, -1):
-            _backpropagate(
-                w,
-                woff[layer],
-                z,
-                dl,
-                zoff[layer],
-                zoff[layer + 1],
-                sizes[layer],
-                sizes[layer + 1],
-                _hidden_activation(hidden, acts, layer - 1),
-                c,
-            )
-        bad = False
-        for layer in range(n_layers):
-            bad |= _update_layer(
-                w,
-                w_new,
-                mom,
-                woff[layer],
-                z,
-                dl,
-                zoff[layer],
-                zoff[layer + 1],
-                sizes[layer],
-                sizes[layer + 1],
-                hp,
-                wd,
-                mode,
-                first,
-            )
-        if bad:
-            return 2, step, loss_sum, correct, src
-        first = False
-        src = 1 - src
-    return 0, X.shape[0], loss_sum, correct, src
+def _epoch_for(hidden, out_act, loss, acc_mode, mode):
+    """The epoch of online SGD for these codes (each a constant or AT_RUN_TIME), as a Python
+    closure: Numba compiles a closure's variables as constants, and prunes the branches on
+    them, so the kernel compiled from it holds only its configuration's rules. The general
+    form is the same closure with every code AT_RUN_TIME. Building the kernel as a closure of
+    its own, not a closure calling an IR-inlined epoch, spares Numba a copy of the epoch's IR
+    (0.2 s of a first compile)."""
+
+    # Over 60 lines: most are its arguments and the calls handing them on, one per line; the
+    # per-layer work is already in the kernels above. Splitting the per-example loop further
+    # would add calls (not inlined) on the hottest path of online training.
+    def online_epoch_as(X, T, order, params, sizes, woff, zoff, codes, hp, wd, first, mom, z,
+                        dl, a_out, c):  # fmt: skip
+        n_layers = sizes.shape[0] - 1
+        top = n_layers - 1
+        out_code = _code(out_act, codes, top)
+        loss_code = _code(loss, codes, n_layers)
+        accuracy = _code(acc_mode, codes, n_layers + 1)
+        variant = _code(mode, codes, n_layers + 2)
+        n_in, n_out, out = sizes[0], sizes[n_layers], zoff[n_layers]
+        src = 0
+        loss_sum = 0.0
+        correct = 0
+        for step in range(X.shape[0]):
+            row = order[step]
+            w, w_new = params[src], params[1 - src]
+            for i in range(n_in):
+                z[i] = X[row, i]
+            for layer in range(n_layers):
+                fan_in, units, zo = sizes[layer], sizes[layer + 1], zoff[layer + 1]
+                _forward_layer(w, woff[layer], z, zoff[layer], fan_in, units, a_out, c)
+                if layer < top:
+                    _activate_layer(_code(hidden, codes, layer), a_out, z, zo, units, c)
+            o, d_out = z[out : out + n_out], dl[out : out + n_out]
+            value = output_row(loss_code, out_code, a_out[:n_out], o, T[row], d_out, c)
+            if not math.isfinite(value):
+                return 1, step, loss_sum, correct, src
+            loss_sum += value
+            if accuracy != NO_ACCURACY:
+                correct += is_correct(accuracy, o, T[row], c)
+            # Deltas from the weights before the update, then every layer's update.
+            for layer in range(top, 0, -1):
+                _backpropagate(
+                    w,
+                    woff[layer],
+                    z,
+                    dl,
+                    zoff[layer],
+                    zoff[layer + 1],
+                    sizes[layer],
+                    sizes[layer + 1],
+                    _code(hidden, codes, layer - 1),
+                    c,
+                )
+            bad = False
+            for layer in range(n_layers):
+                bad |= _update_layer(
+                    w,
+                    w_new,
+                    mom,
+                    woff[layer],
+                    z,
+                    dl,
+                    zoff[layer],
+                    zoff[layer + 1],
+                    sizes[layer],
+                    sizes[layer + 1],
+                    hp,
+                    wd,
+                    variant,
+                    first,
+                )
+            if bad:
+                return 2, step, loss_sum, correct, src
+            first = False
+            src = 1 - src
+        return 0, X.shape[0], loss_sum, correct, src
+
+    return online_epoch_as
 
 
-@jit()
-def _online_epoch(hidden, out_act, loss, acc_mode, mode, X, T, order, params, sizes, woff, zoff,
-                  acts, hp, wd, first, mom, z, dl, a_out, c):  # fmt: skip
+_any_configuration = jit()(_epoch_for(*[AT_RUN_TIME] * 5))
+
+
+def _online_epoch(hidden, out_act, loss, acc_mode, mode, X, T, order, params, sizes, woff,
+                  zoff, codes, hp, wd, first, mom, z, dl, a_out, c):  # fmt: skip
     """A whole epoch of online SGD, one example per step, in ``order``.
 
-    The configuration's codes come first: ``hidden`` the hidden layers' activation (VARIES:
-    each layer's is ``acts[layer]``), ``out_act`` the output layer's, the loss, the accuracy
-    rule, ``mode`` the SGD variant (0 plain, 1 momentum, 2 Nesterov). This general form takes
-    them at run time and compiles every branch; ``online_epoch`` below compiles the fit's.
+    The configuration's codes come first: ``hidden`` the hidden layers' activation
+    (AT_RUN_TIME: each layer's is its own), ``out_act`` the output layer's, the loss, the
+    accuracy rule, ``mode`` the SGD variant (0 plain, 1 momentum, 2 Nesterov). ``codes``
+    holds them too, as the general form (this one) reads them at run time: each layer's
+    activation code, then the loss's, the accuracy rule's and the SGD variant's. The general
+    form compiles every branch; ``online_epoch`` below compiles the fit's.
 
     params is (2, P): two copies of the flattened parameters. Each step reads params[src] and
     writes the updated weights to params[1 - src], so the weights from before the step survive
@@ -247,19 +244,10 @@ def _online_epoch(hidden, out_act, loss, acc_mode, mode, X, T, order, params, si
     (params[src] keeps the weights from before it; the momentum buffer has taken the step, as
     in the reference path).
     """
-    return _epoch(hidden, out_act, loss, acc_mode, mode, X, T, order, params, sizes, woff,
-                  zoff, acts, hp, wd, first, mom, z, dl, a_out, c)  # fmt: skip
-
-
-def _bind_online_epoch(hidden, out_act, loss, acc_mode, mode):
-    def online_epoch_as(X, T, order, params, sizes, woff, zoff, acts, hp, wd, first, mom, z,
-                        dl, a_out, c):  # fmt: skip
-        return _epoch(hidden, out_act, loss, acc_mode, mode, X, T, order, params, sizes, woff,
-                      zoff, acts, hp, wd, first, mom, z, dl, a_out, c)  # fmt: skip
-
-    return online_epoch_as
+    return _any_configuration(X, T, order, params, sizes, woff, zoff, codes, hp, wd, first,
+                              mom, z, dl, a_out, c)  # fmt: skip
 
 
 # online_epoch(hidden, out_act, loss, acc_mode, mode, X, ...): compiled for the first
 # configuration a process trains (compiling.Specialised), the general form past it.
-online_epoch = Specialised(_online_epoch, _bind_online_epoch, 5)
+online_epoch = Specialised(_online_epoch, _epoch_for, 5)

@@ -143,7 +143,7 @@ def test_a_first_fit_prices_compiling_until_earlier_processes_forgone_savings_re
 
 def test_the_online_kernel_is_bought_per_configuration_on_its_forgone_savings(record, monkeypatch):
     # The seed's regime on digits, 30 epochs: 38,820 steps x 60 us (+ 0.056 s of products) x
-    # 0.95 = 2.266 s saved; 2.266 - 0.4 (loading) - 2.5 (compiling) < 0: not for one such fit.
+    # 0.95 = 2.266 s saved; 2.266 - 0.4 (loading) - 2.0 (compiling) < 0: not for one such fit.
     net = dp.Network([64, 32, 10], seed=0)
     sgd = dp.SGD(lr=0.5)
     assert fastpath.engine_for_size(net, sgd, 1294, 30, 1) == "reference"
@@ -153,7 +153,7 @@ def test_the_online_kernel_is_bought_per_configuration_on_its_forgone_savings(re
     mark_compiled(net, momentum, "online")  # another SGD variant: none either
     assert fastpath.engine_for_size(net, sgd, 1294, 30, 1) == "reference"
     # Run on NumPy, that fit leaves 2.266 - 0.4 = 1.866 s forgone; with the next one's it
-    # pays: 1.866 + 1.866 - 2.5 > 0.
+    # pays: 1.866 + 1.866 - 2.0 > 0.
     fastpath.forgo_kernels(net, sgd, 1294, 30, 1)
     next_process(monkeypatch)
     assert fastpath.engine_for_size(net, sgd, 1294, 30, 1) == "auto"

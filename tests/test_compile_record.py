@@ -268,3 +268,68 @@ def test_the_cli_counts_what_its_fit_on_numpy_forwent(record, tmp_path, monkeypa
     # The bundled digits, 3 epochs of batch 32: on NumPy, and its 3 epochs counted.
     ((n_examples, epochs, batch_size),) = seen
     assert (epochs, batch_size) == (3, 32) and 1000 < n_examples < 1797
+
+
+# ------------------------------------------------------------------ kernels cached before an edit
+def _cached(folder, *names):
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in names:
+        (folder / name).write_bytes(b"cached")
+
+
+KERNEL_FILES = (
+    "kernels._sigmoid-91.py311.nbi",
+    "kernels._sigmoid-91.py311.0.nbc",
+    "online_kernel._epoch_for.locals.online_epoch_as-140.py311.nbi",
+    "batch_kernels._bind_output_batch.locals.output_batch_as-97.py311.3.nbc",
+)
+
+
+def test_kernels_cached_before_any_kernel_source_changed_are_deleted(tmp_path, monkeypatch):
+    """Numba checks a cached kernel against its own file only: the online epoch cached before
+    kernels.py's sigmoid was edited would load with the old sigmoid compiled in. A digest of
+    every kernel source, kept beside Numba's files, catches it."""
+    sources = tmp_path / "sources"
+    sources.mkdir()
+    for name in compile_record.KERNEL_SOURCES:
+        (sources / f"{name}.py").write_text(f"# {name}\n")
+    monkeypatch.setattr(compile_record, "_HERE", sources)
+    monkeypatch.setenv("NUMBA_CACHE_DIR", str(tmp_path / "numba"))
+    folder = compile_record.numba_cache_folder()
+    # Numba's own folder for these sources' module: $NUMBA_CACHE_DIR/engines_<sha1 of its path>.
+    assert folder.parent == tmp_path / "numba" and folder.name.startswith("engines_")
+    _cached(folder, *KERNEL_FILES, "elsewhere.f-1.py311.nbi")
+    # No digest yet: whatever is cached may predate any edit.
+    assert compile_record.discard_stale_kernels() == len(KERNEL_FILES)
+    assert sorted(p.name for p in folder.iterdir()) == [
+        compile_record.SOURCES_STAMP,
+        "elsewhere.f-1.py311.nbi",
+    ]
+    _cached(folder, *KERNEL_FILES)  # compiled from these sources: kept
+    assert compile_record.discard_stale_kernels() == 0
+    assert all((folder / name).exists() for name in KERNEL_FILES)
+    (sources / "kernels.py").write_text("# kernels, edited\n")
+    assert compile_record.discard_stale_kernels() == len(KERNEL_FILES)
+    assert not any((folder / name).exists() for name in KERNEL_FILES)
+    assert compile_record.discard_stale_kernels() == 0
+
+
+def test_a_cache_folder_that_cannot_be_read_is_left_alone(tmp_path, monkeypatch):
+    monkeypatch.setattr(compile_record, "_HERE", tmp_path / "missing")  # sources unreadable
+    monkeypatch.setenv("NUMBA_CACHE_DIR", str(tmp_path / "numba"))
+    folder = compile_record.numba_cache_folder()
+    _cached(folder, *KERNEL_FILES)
+    assert compile_record.discard_stale_kernels() == 0
+    assert all((folder / name).exists() for name in KERNEL_FILES)
+
+
+def test_loading_the_kernels_first_discards_those_cached_from_other_sources(
+    tmp_path, monkeypatch, fresh_process
+):
+    monkeypatch.setenv("NUMBA_CACHE_DIR", str(tmp_path))
+    folder = compile_record.numba_cache_folder()
+    _cached(folder, "updates.adam_step_as-70.py311.nbi")
+    (folder / compile_record.SOURCES_STAMP).write_text("0" * 64)  # another version's digest
+    assert loading.load_kernels() is not None
+    assert not (folder / "updates.adam_step_as-70.py311.nbi").exists()
+    assert (folder / compile_record.SOURCES_STAMP).read_text() != "0" * 64

@@ -77,8 +77,8 @@ def _without_reference_counts() -> dict[str, bool]:
 
 # error_model="numpy": x / 0 gives inf or NaN as in NumPy (and the reference) instead of
 # raising ZeroDivisionError, and without that check on every division loops vectorise.
-# Numba's cache does not key its entries by these options: after changing them, delete the
-# cached kernels as after editing kernels.py (see its docstring).
+# Numba's cache does not key its entries by these options; an edit of this file discards
+# every cached kernel (compile_record.discard_stale_kernels), as an edit of kernels.py does.
 OPTIONS = {"error_model": "numpy", **_without_reference_counts()}
 
 

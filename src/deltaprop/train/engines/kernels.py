@@ -17,8 +17,8 @@ kernel's call compiles one rule (compiling.by_code) where it names a constant co
 general dispatch over every rule where the code is known only at run time; output_row is
 inlined into its callers, so that a constant loss keeps only its row. Compilation is
 cached on disk with the calling kernel, and Numba checks only that kernel's own file for
-changes: after editing this file, delete the ``*.nbi``/``*.nbc`` files of the engines'
-``__pycache__`` (an install or upgrade renews every file, and so every cache entry).
+changes: so the kernels cached before an edit of this file (or of any kernel source) are
+deleted when a process next loads them (compile_record.discard_stale_kernels).
 """
 
 from __future__ import annotations

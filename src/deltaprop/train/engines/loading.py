@@ -13,6 +13,8 @@ import warnings
 from types import ModuleType
 from typing import Any
 
+from deltaprop.train.engines import compile_record
+
 _kernels: Any = None  # the kernels module once loaded; False when Numba is unavailable
 
 
@@ -20,6 +22,7 @@ def load_kernels() -> ModuleType | None:
     """The kernels module (importing and compiling Numba on first use), or None without Numba."""
     global _kernels
     if _kernels is None:
+        compile_record.discard_stale_kernels()
         try:
             _kernels = importlib.import_module("deltaprop.train.engines.kernels")
         except ImportError as exc:

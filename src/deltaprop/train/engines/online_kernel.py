@@ -143,9 +143,6 @@ def _epoch_for(hidden, out_act, loss, acc_mode, mode):
     its own, not a closure calling an IR-inlined epoch, spares Numba a copy of the epoch's IR
     (0.2 s of a first compile)."""
 
-    # Over 60 lines: most are its arguments and the calls handing them on, one per line; the
-    # per-layer work is already in the kernels above. Splitting the per-example loop further
-    # would add calls (not inlined) on the hottest path of online training.
     def online_epoch_as(X, T, order, params, sizes, woff, zoff, codes, hp, wd, first, mom, z,
                         dl, a_out, c):  # fmt: skip
         n_layers = sizes.shape[0] - 1
@@ -177,36 +174,14 @@ def _epoch_for(hidden, out_act, loss, acc_mode, mode):
                 correct += is_correct(accuracy, o, T[row], c)
             # Deltas from the weights before the update, then every layer's update.
             for layer in range(top, 0, -1):
-                _backpropagate(
-                    w,
-                    woff[layer],
-                    z,
-                    dl,
-                    zoff[layer],
-                    zoff[layer + 1],
-                    sizes[layer],
-                    sizes[layer + 1],
-                    _code(hidden, codes, layer - 1),
-                    c,
-                )
+                below = _code(hidden, codes, layer - 1)
+                _backpropagate(w, woff[layer], z, dl, zoff[layer], zoff[layer + 1], sizes[layer],
+                               sizes[layer + 1], below, c)  # fmt: skip
             bad = False
             for layer in range(n_layers):
-                bad |= _update_layer(
-                    w,
-                    w_new,
-                    mom,
-                    woff[layer],
-                    z,
-                    dl,
-                    zoff[layer],
-                    zoff[layer + 1],
-                    sizes[layer],
-                    sizes[layer + 1],
-                    hp,
-                    wd,
-                    variant,
-                    first,
-                )
+                bad |= _update_layer(w, w_new, mom, woff[layer], z, dl, zoff[layer],
+                                     zoff[layer + 1], sizes[layer], sizes[layer + 1], hp, wd,
+                                     variant, first)  # fmt: skip
             if bad:
                 return 2, step, loss_sum, correct, src
             first = False

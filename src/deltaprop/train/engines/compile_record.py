@@ -1,10 +1,10 @@
 """What this machine's Numba cache holds for deltaprop: the record a fit's engine is priced by.
 
-A fast engine's first fit of a configuration on a machine compiles its kernels (1-2 s for the
-batch engine, about 2 s for the online kernel; README "What a first run costs"); every later
-process loads them from Numba's cache. The chooser (:mod:`.choose`) needs to know which of the
-two a fit would pay before it runs one, without importing Numba (which costs what a small fit
-does), so the engines leave a record here:
+A fast engine's first fit of a configuration on a machine compiles its kernels (about 1 s:
+0.74-0.96 s for the batch engine, 1.14 s for the online kernel on 2026-12-04; README "What a
+first run costs"); every later process loads them from Numba's cache. The chooser
+(:mod:`.choose`) needs to know which of the two a fit would pay before it runs one, without
+importing Numba (which costs what a small fit does), so the engines leave a record here:
 
 - ``compiled``: an engine has trained this configuration with its kernels, so Numba's cache
   holds them (:func:`mark_compiled`, after the engine's first epoch in a process);

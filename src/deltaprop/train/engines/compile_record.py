@@ -113,19 +113,26 @@ def _user_cache() -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "numba"
 
 
+def _beside_numba(name: str) -> Path:
+    """The folder ``name`` in Numba's cache for the engines, by Numba's order of locators:
+    ``$NUMBA_CACHE_DIR/name`` when that is set, else the engines' ``__pycache__`` when files
+    can be created there (Numba's own test), else ``name`` in the user's cache for Numba."""
+    numba_cache = os.environ.get("NUMBA_CACHE_DIR")
+    if numba_cache:
+        return Path(numba_cache) / name
+    here = os.path.abspath(os.path.dirname(__file__))  # as Numba takes it: links unresolved
+    in_tree = Path(here) / "__pycache__"
+    if os.access(in_tree if in_tree.is_dir() else here, os.W_OK):
+        return in_tree
+    return _user_cache() / name
+
+
 def record_folder() -> Path | None:
     """Where the record lives (see the module docstring); None when it is turned off."""
     chosen = os.environ.get(RECORD_VARIABLE)
     if chosen is not None:
         return Path(chosen) if chosen else None
-    numba_cache = os.environ.get("NUMBA_CACHE_DIR")
-    if numba_cache:
-        return Path(numba_cache) / "deltaprop"
-    in_tree = _HERE / "__pycache__"
-    # Numba's own test: it caches next to the sources when it can create files there.
-    if os.access(in_tree if in_tree.is_dir() else _HERE, os.W_OK):
-        return in_tree
-    return _user_cache() / "deltaprop"
+    return _beside_numba("deltaprop")
 
 
 @cache
@@ -200,19 +207,10 @@ SOURCES_STAMP = "deltaprop-kernel-sources.sha256"
 
 
 def numba_cache_folder() -> Path:
-    """Where Numba caches the kernels, by its own rule (numba.core.caching's locators, in its
-    order): ``$NUMBA_CACHE_DIR/<folder>_<sha1 of the folder's path>`` when that is set, the
-    engines' ``__pycache__`` when it can write there, else that name in the user's cache
-    folder for Numba."""
-    here = os.path.abspath(os.path.dirname(__file__))  # as Numba takes it: links unresolved
-    subpath = f"{os.path.basename(here)}_{hashlib.sha1(here.encode()).hexdigest()}"
-    numba_cache = os.environ.get("NUMBA_CACHE_DIR")
-    if numba_cache:
-        return Path(numba_cache) / subpath
-    in_tree = Path(here) / "__pycache__"
-    if os.access(in_tree if in_tree.is_dir() else here, os.W_OK):
-        return in_tree
-    return _user_cache() / subpath
+    """Where Numba caches the kernels: the engines' ``__pycache__``, or, in a cache folder of
+    its own, ``<folder>_<sha1 of the folder's path>`` (numba.core.caching's subpath)."""
+    here = os.path.abspath(os.path.dirname(__file__))
+    return _beside_numba(f"{os.path.basename(here)}_{hashlib.sha1(here.encode()).hexdigest()}")
 
 
 def _sources_digest() -> str:

@@ -222,6 +222,82 @@ def test_divergence_keeps_the_weights_from_before_the_failing_step(engine, batch
     assert_same_state(opt_fast, opt_ref, 0, 0)
 
 
+def saturating_hidden_layer() -> tuple[dp.Network, np.ndarray]:
+    """1-1-1, sigmoid hidden unit, identity output, w1 = 1e-300, b1 = 1, w2 = 1e10, b2 = 0.
+    Example 0 (x = 1e300): a1 = 2, h'(a1) ≈ 0.105, o ≈ 8.8e9, δ_out ≈ -8.8e9,
+    δ_h ≈ 0.105 · 1e10 · -8.8e9 ≈ -9.2e18, Δw1 = lr · δ_h · x = -inf (lr = 1e-3).
+    Example 1 (x = 1e-300) then sees a1 = -inf, z = σ(-inf) = 0 and a finite loss: the
+    sigmoid hides the broken weight from everything after it."""
+    net = dp.Network([1, 1, 1], activation="sigmoid", output_activation="identity", seed=0)
+    net.layers[0].W[...], net.layers[0].b[...] = 1e-300, 1.0
+    net.layers[1].W[...], net.layers[1].b[...] = 1e10, 0.0
+    return net, np.array([[1e300], [1e-300], [1e-300]])
+
+
+def overflow_at_the_last_example() -> tuple[dp.Network, np.ndarray]:
+    """1-1 identity, w = 1e-200, b = 0, lr = 1: examples 0 and 1 (x = 1e-300) move only b
+    (to 0.5); example 2 (x = 1e300) has o ≈ 1e100, a finite loss ≈ 5e199, and
+    Δw = δ · x ≈ -1e100 · 1e300 = -inf, in the epoch's last step."""
+    net = dp.Network([1, 1], activation="identity", seed=0)
+    net.layers[0].W[...], net.layers[0].b[...] = 1e-200, 0.0
+    return net, np.array([[1e-300], [1e-300], [1e300]])
+
+
+@pytest.mark.parametrize("engine", ["online", "batch"])
+@pytest.mark.parametrize("momentum", [0.0, 0.5])
+@pytest.mark.parametrize(
+    "case, lr, where",
+    [(saturating_hidden_layer, 1e-3, "batch 0"), (overflow_at_the_last_example, 1.0, "batch 2")],
+)
+def test_a_weight_made_infinite_is_caught_behind_a_saturated_unit_and_at_an_epochs_end(
+    engine, momentum, case, lr, where
+):
+    results = {}
+    for name in (engine, "reference"):
+        net, X = case()
+        opt = dp.SGD(lr=lr, momentum=momentum)
+        with pytest.raises(dp.TrainingDivergedError, match="a weight became") as info:
+            net.fit(X, np.full((3, 1), 0.5), optimizer=opt, epochs=3, batch_size=1,
+                    shuffle=False, engine=name)  # fmt: skip
+        results[name] = (str(info.value), net, opt)
+    (msg_fast, fast, opt_fast), (msg_ref, ref, opt_ref) = results[engine], results["reference"]
+    assert where in msg_ref and msg_fast == msg_ref
+    assert_same(fast, ref, 0, 0)
+    assert_same_state(opt_fast, opt_ref, 0, 0)
+
+
+@pytest.mark.parametrize("engine", ["online", "batch", "reference"])
+def test_finite_weights_whose_sum_overflows_are_not_a_divergence(engine):
+    # a = 1.7e308 + 1.7e308 = inf, σ(a) = 1 and δ = 0: nothing diverges, though a sum of the
+    # weights overflows (the reference engine's cheap check used to say it did).
+    net = dp.Network([2, 1], activation="sigmoid", seed=0)
+    net.layers[0].W[...] = 1.7e308
+    before = [p.copy() for p in net.parameters()]
+    opt = dp.SGD(lr=0.5)
+    net.fit(np.ones((3, 2)), np.full((3, 1), 0.5), optimizer=opt, epochs=2, batch_size=1,
+            shuffle=False, engine=engine)  # fmt: skip
+    assert opt.steps == 6
+    for p, q in zip(net.parameters(), before):
+        np.testing.assert_array_equal(p, q)
+
+
+@pytest.mark.parametrize("engine", ["online", "batch"])
+def test_weights_that_come_in_infinite_fail_at_the_first_step_as_in_the_reference(engine):
+    results = {}
+    for name in (engine, "reference"):
+        net = dp.Network([2, 1], activation="sigmoid", seed=0)
+        net.layers[0].W[0, 0] = np.inf
+        opt = dp.SGD(lr=0.5, momentum=0.5)
+        with pytest.raises(dp.TrainingDivergedError, match="batch 0: a weight became") as info:
+            net.fit(np.ones((3, 2)), np.full((3, 1), 0.5), optimizer=opt, epochs=2,
+                    batch_size=1, shuffle=False, engine=name)  # fmt: skip
+        results[name] = (str(info.value), net, opt)
+    (msg_fast, fast, opt_fast), (msg_ref, ref, opt_ref) = results[engine], results["reference"]
+    assert msg_fast == msg_ref
+    assert_same(fast, ref, 0, 0)
+    assert_same_state(opt_fast, opt_ref, 0, 0)
+
+
 # ------------------------------------------------------------------ choosing an engine
 def test_auto_picks_online_for_single_examples_with_sgd_and_batch_otherwise():
     net = dp.Network([2, 3, 1], seed=0)

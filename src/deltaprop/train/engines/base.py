@@ -227,8 +227,10 @@ def raise_if_diverged(result: EpochResult, epoch: int, lr: float) -> None:
 
 
 def finite(params: Sequence[Array]) -> bool:
-    # A sum is non-finite whenever any term is, and costs one pass over the weights.
-    return all(math.isfinite(np.sum(p)) for p in params)
+    # A sum is non-finite whenever any term is, and costs one pass over the weights; only
+    # when it is not (a term non-finite, or finite terms that overflow it) are they read one
+    # by one.
+    return all(math.isfinite(np.sum(p)) or np.isfinite(p).all() for p in params)
 
 
 def restore(params: Sequence[Array], saved: Sequence[Array]) -> None:

@@ -666,10 +666,11 @@ def first_compilations(first_compilation):
                           "_argmax_correct", "impl"}),
         # No other activation, loss or SGD variant; _forward_layer is compiled on its own for
         # its fast-math flags (reassociated sums); its accuracy rule (argmax) and e^x were
-        # compiled by output_batch above.
+        # compiled by output_batch above; _all_finite, rarely run, is called at its two
+        # calls rather than inlined.
         ("online_epoch", {"online_epoch_as", "_forward_layer", "_sigmoid", "_sigmoid_slope",
                           "_mse_row", "_unit_outputs",
-                          "sgd_coordinate"}),
+                          "sgd_coordinate", "_all_finite"}),
     ],
 )  # fmt: skip
 def test_a_kernel_for_one_configuration_compiles_that_configurations_rules_alone(

@@ -120,10 +120,12 @@ def test_lazy_names_and_submodules_resolve_from_a_fresh_import():
 
 
 # ------------------------------------------------------------------ the engine interface
-def workload(batch_size: int, seed: int = 0) -> Workload:
+def workload(batch_size: int, seed: int = 0, dtype: type = np.float64) -> Workload:
     rng = np.random.default_rng(seed)
-    X, y = rng.normal(size=(13, 3)), rng.integers(0, 3, size=13)
-    net = dp.Network([3, 5, 4, 3], ["tanh", "relu"], "softmax", "cross_entropy", seed=2)
+    X, y = rng.normal(size=(13, 3)).astype(dtype), rng.integers(0, 3, size=13)
+    net = dp.Network(
+        [3, 5, 4, 3], ["tanh", "relu"], "softmax", "cross_entropy", seed=2, dtype=dtype
+    )
     T = net.check_targets(y, 13)
     rule = accuracy_rule(net.loss_function.name, net.n_outputs)
     return Workload(net, ArraySource(X, T), dp.SGD(lr=0.1, momentum=0.9), batch_size, rule)
@@ -157,6 +159,31 @@ def test_step_observers_see_the_deltas_and_gradients_of_every_reference_step():
     seen.clear()
     engine.run_epoch(order, None, 2, result.loss_sum, result.correct)
     assert [s.index for s in seen] == [2, 3]
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_the_online_engine_starts_every_layers_weights_and_activations_on_a_cache_line(dtype):
+    # 3-5-4-3: no layer's 5·3+5, 4·5+4 or 3·4+3 weights, nor any layer's width, fills whole
+    # 64-byte lines, so every layer after the first starts after padding.
+    from deltaprop.train.engines.online import LINE, OnlineEngine
+
+    work = workload(batch_size=1, dtype=dtype)
+    engine = OnlineEngine(work)
+    item = engine.params.itemsize
+    for buffer in (engine.params[0], engine.params[1], engine.mom, engine.z, engine.dl):
+        assert buffer.ctypes.data % LINE == 0
+    assert all(int(at) * item % LINE == 0 for at in (*engine.woff, *engine.zoff))
+    assert list(engine.woff) == ([0, 24, 48] if item == 8 else [0, 32, 64])
+    before = [p.copy() for p in work.net.parameters()]
+    engine.run_epoch(None)
+    # The weights went into the padded layout and came back to the network's arrays.
+    assert all(not np.array_equal(p, q) for p, q in zip(work.net.parameters(), before))
+    spans = [b - a for a, b in engine.spans]
+    assert spans == [p.size for p in work.net.parameters()]
+    padding = np.ones(engine.params.shape[1], dtype=bool)
+    for a, b in engine.spans:
+        padding[a:b] = False
+    assert padding.sum() > 0 and not engine.params[:, padding].any()
 
 
 def test_the_chooser_sends_fits_with_step_observers_to_the_reference_engine():

@@ -26,6 +26,31 @@ from deltaprop.train.engines.base import (
 )
 from deltaprop.train.engines.loading import online_kernel, require_kernels
 
+# A cache line's bytes. NumPy aligns a buffer to 16 bytes only, and an AVX-512 store that
+# straddles two lines costs about twice one that does not: the update of 64-32-10's first
+# layer takes 129 ns with both copies of the weights on line boundaries, 149-171 ns off them.
+LINE = 64
+
+
+def line_aligned_zeros(shape: tuple[int, ...], dtype: np.dtype) -> Array:
+    """Zeros of ``shape`` whose first element starts a cache line (a view of a larger
+    buffer, which it keeps alive)."""
+    dtype = np.dtype(dtype)
+    nbytes = int(np.prod(shape)) * dtype.itemsize
+    raw = np.zeros(nbytes + LINE, dtype=np.uint8)
+    start = -raw.ctypes.data % LINE
+    return raw[start : start + nbytes].view(dtype).reshape(shape)
+
+
+def _line_starts(counts: Sequence[int], per_line: int) -> list[int]:
+    """Where blocks of ``counts`` elements start when each starts on a line of ``per_line``
+    elements, and (last) where the padded whole ends."""
+    starts, at = [], 0
+    for count in counts:
+        starts.append(at)
+        at += -(-count // per_line) * per_line
+    return [*starts, at]
+
 
 class OnlineEngine:
     """Batch size 1, SGD: each epoch is one call of online_kernel.online_epoch."""
@@ -38,12 +63,18 @@ class OnlineEngine:
         net, source = work.net, arrays_of(work.source, self)
         self.X, self.T = np.ascontiguousarray(source.X), np.ascontiguousarray(source.T)
         dt, sizes = net.dtype, net.sizes
-        # Offsets are uint64 for the kernel's sake (see online_kernel's docstring).
+        # Offsets are uint64 for the kernel's sake (see online_kernel's docstring); each
+        # layer's weights and activations start on a cache line (line_aligned_zeros).
         self.sizes = np.array(sizes, dtype=np.uint64)
-        self.zoff = np.concatenate([[0], np.cumsum(sizes)]).astype(np.uint64)
-        counts = [p.size for p in net.parameters()]
-        self.poff = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
-        self.woff = self.poff[0:-1:2].astype(np.uint64)
+        per_line = LINE // dt.itemsize
+        self.zoff = np.array(_line_starts(sizes, per_line), dtype=np.uint64)
+        starts = _line_starts([ly.W.size + ly.b.size for ly in net.layers], per_line)
+        self.woff = np.array(starts[:-1], dtype=np.uint64)
+        self.spans = [
+            span
+            for at, ly in zip(starts, net.layers)
+            for span in ((at, at + ly.W.size), (at + ly.W.size, at + ly.W.size + ly.b.size))
+        ]
         acts = [K.ACTIVATIONS.index(ly.activation.name) for ly in net.layers]
         loss, accuracy = (
             K.LOSSES.index(net.loss_function.name),
@@ -54,10 +85,12 @@ class OnlineEngine:
         self.codes = (online.hidden_constant(acts), acts[-1], loss, accuracy)
         self.code_array = np.array([*acts, loss, accuracy, 0], dtype=np.int64)
         self.variants = K.SGD_VARIANTS
-        self.params = np.empty((2, self.poff[-1]), dtype=dt)
-        self.mom = np.zeros(self.poff[-1], dtype=dt)
-        self.z = np.empty(self.zoff[-1], dtype=dt)
-        self.dl = np.empty(self.zoff[-1], dtype=dt)
+        # Zeros: the kernel reads the padding between layers as weights (finite, never
+        # changed) when it checks them all.
+        self.params = line_aligned_zeros((2, starts[-1]), dt)
+        self.mom = line_aligned_zeros((starts[-1],), dt)
+        self.z = line_aligned_zeros((int(self.zoff[-1]),), dt)
+        self.dl = line_aligned_zeros((int(self.zoff[-1]),), dt)
         self.a_out = np.empty(max(sizes[1:]), dtype=dt)  # every layer's a passes through
         self.hp = np.empty(4, dtype=dt)
         self.c = K.constants(dt)
@@ -65,9 +98,7 @@ class OnlineEngine:
         self.configuration = compile_record.configuration("online", net, work.optimizer)
 
     def _views(self, flat: Array, params: Sequence[Array]) -> list[Array]:
-        return [
-            flat[a:b].reshape(p.shape) for a, b, p in zip(self.poff[:-1], self.poff[1:], params)
-        ]
+        return [flat[a:b].reshape(p.shape) for (a, b), p in zip(self.spans, params)]
 
     def run_epoch(
         self,

@@ -12,9 +12,10 @@ and serves the configurations past the first). Both forms run one source, _epoch
 closure.
 
 All weights live in one flat vector [W0, b0, W1, b1, ...] (row-major W) and every activation
-and delta in another, addressed by offsets. Offsets and loop counters are uint64: Numba then
-skips its negative-index wrap-around, whose per-element branch would stop LLVM from
-vectorising the loops. The few views made per example (a weight copy, the target row, the
+and delta in another, addressed by offsets (the engine starts each layer's on a cache line
+and fills the gaps with zeros: online.line_aligned_zeros). Offsets and loop counters are
+uint64: Numba then skips its negative-index wrap-around, whose per-element branch would stop
+LLVM from vectorising the loops. The few views made per example (a weight copy, the target row, the
 output layer's slices) cost nothing: the kernels count no references (see
 compiling._without_reference_counts).
 """
@@ -216,7 +217,8 @@ def _online_epoch(hidden, out_act, loss, acc_mode, mode, X, T, order, params, si
     activation code, then the loss's, the accuracy rule's and the SGD variant's. The general
     form compiles every branch; ``online_epoch`` below compiles the fit's.
 
-    params is (2, P): two copies of the flattened parameters. Each step reads params[src] and
+    params is (2, P): two copies of the flattened parameters (each layer's W then b from
+    woff[layer]; anything between layers finite and left alone). Each step reads params[src] and
     writes the updated weights to params[1 - src], so the weights from before the step survive
     for the divergence guard at no cost. ``mom`` is the flattened momentum buffer, updated in
     place (a dummy when mode is 0). z and dl hold every layer's activations and deltas at

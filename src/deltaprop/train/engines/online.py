@@ -8,6 +8,7 @@ trainings that must run something after every batch to the batch engine.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import numpy as np
@@ -36,9 +37,10 @@ def line_aligned_zeros(shape: tuple[int, ...], dtype: np.dtype) -> Array:
     """Zeros of ``shape`` whose first element starts a cache line (a view of a larger
     buffer, which it keeps alive)."""
     dtype = np.dtype(dtype)
-    nbytes = int(np.prod(shape)) * dtype.itemsize
+    nbytes = math.prod(shape) * dtype.itemsize
     raw = np.zeros(nbytes + LINE, dtype=np.uint8)
-    start = -raw.ctypes.data % LINE
+    # The address from the array interface: .ctypes builds an object, 2 of 4 us a call.
+    start = -raw.__array_interface__["data"][0] % LINE
     return raw[start : start + nbytes].view(dtype).reshape(shape)
 
 

@@ -411,8 +411,8 @@ def _check_before_any_change(
 
 def _all_zero_or_one(T: Array | None) -> bool:
     """Whether every target is 0 or 1 (False for targets not seen yet, from an iterable):
-    one scan of T, which the class check and the accuracy rule share (it took 8-10 us on
-    digits' one-hot targets, and was made three to four times a fit)."""
+    one scan of T, which the class check and the accuracy rule share (5 us on digits'
+    one-hot targets, and it was made three times a fit)."""
     return T is not None and bool(np.all((T == 0) | (T == 1)))
 
 

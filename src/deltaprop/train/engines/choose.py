@@ -206,8 +206,9 @@ KERNEL_LOAD_SECONDS = 0.4  # importing Numba and loading the cached kernels, mea
 # the batch engine's loops and update 1.3-1.9 s, the online kernel 2.3-2.6 s, on 2026-12-03
 # 1.65 and 2.57 s; on 2026-12-04, a faster day, once the helpers compiled no wrappers and
 # the online kernel no inlined copy of its epoch (compiling.jit, online_kernel._epoch_for),
-# 0.74-0.96 s and 1.14 s. Priced at a slow day's: the machine's speed drifts by up to 1.6x
-# between days, and a price too high only delays the buying.
+# 0.74-0.96 s and 1.14 s (1.20 s once it found a divergence from the next forward pass).
+# Priced at a slow day's: the machine's speed drifts by up to 1.6x between days, and a price
+# too high only delays the buying.
 COMPILE_SECONDS = {"batch": 1.5, "online": 2.0}
 
 

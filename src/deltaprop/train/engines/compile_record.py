@@ -1,7 +1,7 @@
 """What this machine's Numba cache holds for deltaprop: the record a fit's engine is priced by.
 
 A fast engine's first fit of a configuration on a machine compiles its kernels (about 1 s:
-0.74-0.96 s for the batch engine, 1.14 s for the online kernel on 2026-12-04; README "What a
+0.74-0.96 s for the batch engine, 1.20 s for the online kernel on 2026-12-04; README "What a
 first run costs"); every later process loads them from Numba's cache. The chooser
 (:mod:`.choose`) needs to know which of the two a fit would pay before it runs one, without
 importing Numba (which costs what a small fit does), so the engines leave a record here:

@@ -6,8 +6,8 @@ dampening exactly as optimizers.SGD has them).
 
 Like the batch engine's loops it is compiled for the configuration a process trains first
 (compiling.Specialised): the hidden layers' activation, the output's, the loss, the accuracy
-rule and the SGD variant are constants there, so that only their rules compile (1.14 s on a
-first fit, 2026-12-04, against 2.6 s for the general form, which branches on them at run time
+rule and the SGD variant are constants there, so that only their rules compile (1.20 s on a
+first fit, 2026-12-04, against 2.7 s for the general form, which branches on them at run time
 and serves the configurations past the first). Both forms run one source, _epoch_for's
 closure.
 
@@ -15,8 +15,8 @@ All weights live in one flat vector [W0, b0, W1, b1, ...] (row-major W) and ever
 and delta in another, addressed by offsets (the engine starts each layer's on a cache line
 and fills the gaps with zeros: online.line_aligned_zeros). Offsets and loop counters are
 uint64: Numba then skips its negative-index wrap-around, whose per-element branch would stop
-LLVM from vectorising the loops. The few views made per example (a weight copy, the target row, the
-output layer's slices) cost nothing: the kernels count no references (see
+LLVM from vectorising the loops. The few views made per example (a weight copy, the target
+row, the output layer's slices) cost nothing: the kernels count no references (see
 compiling._without_reference_counts).
 """
 
@@ -109,7 +109,9 @@ def _update_layer(w, w_new, mom, wo, z, dl, zi, zo, fan_in, units, hp, wd, mode,
         w_new[k], mom[k] = sgd_coordinate(w[k], -dl[zo + j], mom[k], hp, wd, mode, first)
 
 
-@jit(callee=True)  # called, not inlined: it runs only when a net input is not finite
+# Called, not inlined: it runs once an epoch, and at a step only when the sum of the net
+# inputs is not finite (see _online_epoch).
+@jit(callee=True)
 def _all_finite(w):
     finite = True
     for k in range(w.shape[0]):
@@ -218,14 +220,14 @@ def _online_epoch(hidden, out_act, loss, acc_mode, mode, X, T, order, params, si
     form compiles every branch; ``online_epoch`` below compiles the fit's.
 
     params is (2, P): two copies of the flattened parameters (each layer's W then b from
-    woff[layer]; anything between layers finite and left alone). Each step reads params[src] and
-    writes the updated weights to params[1 - src], so the weights from before the step survive
-    for the divergence guard at no cost. ``mom`` is the flattened momentum buffer, updated in
-    place (a dummy when mode is 0). z and dl hold every layer's activations and deltas at
-    offsets zoff (uint64, like sizes and woff); layer 0's activations are the input. a_out
-    (as long as the widest layer) receives each layer's net inputs in turn. ``first``: the
-    first step is the optimizer's first (its momentum buffer then starts as the gradient).
-    hp = [lr, weight_decay, momentum, 1 - dampening].
+    woff[layer]; anything between layers finite and left alone). Each step reads params[src]
+    and writes the updated weights to params[1 - src], so the weights from before the step
+    survive for the divergence guard at no cost. ``mom`` is the flattened momentum buffer,
+    updated in place (a dummy when mode is 0). z and dl hold every layer's activations and
+    deltas at offsets zoff (uint64, like sizes and woff); layer 0's activations are the
+    input. a_out (as long as the widest layer) receives each layer's net inputs in turn.
+    ``first``: the first step is the optimizer's first (its momentum buffer then starts as
+    the gradient). hp = [lr, weight_decay, momentum, 1 - dampening].
 
     Returns (status, examples done, Σ loss, number correct, src): status 0 finished, 1 the loss
     of example ``done`` was not finite (no update made), 2 its update made a weight non-finite

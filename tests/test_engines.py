@@ -170,7 +170,7 @@ def test_the_online_engine_starts_every_layers_weights_and_activations_on_a_cach
     work = workload(batch_size=1, dtype=dtype)
     engine = OnlineEngine(work)
     item = engine.params.itemsize
-    for buffer in (engine.params[0], engine.params[1], engine.mom, engine.z, engine.dl):
+    for buffer in (engine.params, engine.mom, engine.z, engine.dl):
         assert buffer.ctypes.data % LINE == 0
     assert all(int(at) * item % LINE == 0 for at in (*engine.woff, *engine.zoff))
     assert list(engine.woff) == ([0, 24, 48] if item == 8 else [0, 32, 64])
@@ -180,10 +180,10 @@ def test_the_online_engine_starts_every_layers_weights_and_activations_on_a_cach
     assert all(not np.array_equal(p, q) for p, q in zip(work.net.parameters(), before))
     spans = [b - a for a, b in engine.spans]
     assert spans == [p.size for p in work.net.parameters()]
-    padding = np.ones(engine.params.shape[1], dtype=bool)
+    padding = np.ones(engine.params.size, dtype=bool)
     for a, b in engine.spans:
         padding[a:b] = False
-    assert padding.sum() > 0 and not engine.params[:, padding].any()
+    assert padding.sum() > 0 and not engine.params[padding].any()
 
 
 def test_the_chooser_sends_fits_with_step_observers_to_the_reference_engine():

@@ -266,6 +266,35 @@ def test_a_weight_made_infinite_is_caught_behind_a_saturated_unit_and_at_an_epoc
     assert_same_state(opt_fast, opt_ref, 0, 0)
 
 
+@pytest.mark.parametrize("engine", ["online", "batch"])
+def test_a_weight_made_infinite_mid_epoch_in_a_later_shuffled_fit_keeps_the_weights_before_it(
+    engine,
+):
+    """1-2-1 identity, W0 = 1e-200, W1 = 1: the example x = 1e300 gives a_h = 1e100 and
+    o ≈ 2e100, a finite loss, but δ_h ≈ -2e100 and Δw0 = lr·δ_h·x = -inf. A first fit on the
+    small examples gives the optimizer steps and momentum; in the second, shuffled, the big
+    example comes fifth. The online kernel updates in place and finds the weights from before
+    the failing step by training the epoch's first four examples again: they must be the
+    reference's to the bit, momentum included."""
+    results = {}
+    for name in (engine, "reference"):
+        net = dp.Network([1, 2, 1], activation="identity", seed=0)
+        net.layers[0].W[...], net.layers[0].b[...] = 1e-200, 0.0
+        net.layers[1].W[...], net.layers[1].b[...] = 1.0, 0.0
+        X = np.full((6, 1), 1e-300)
+        X[4] = 1e300
+        opt = dp.SGD(lr=0.1, momentum=0.5)
+        net.fit(X[:4], np.full((4, 1), 0.5), optimizer=opt, epochs=2, batch_size=1, engine=name)
+        with pytest.raises(dp.TrainingDivergedError, match="a weight became") as info:
+            net.fit(X, np.full((6, 1), 0.5), optimizer=opt, epochs=3, batch_size=1, engine=name)
+        results[name] = (str(info.value), net, opt)
+    (msg_fast, fast, opt_fast), (msg_ref, ref, opt_ref) = results[engine], results["reference"]
+    assert "epoch 1, batch 4" in msg_ref and msg_fast == msg_ref
+    assert opt_ref.steps == 8 + 5
+    assert_same(fast, ref, 0, 0)
+    assert_same_state(opt_fast, opt_ref, 0, 0)
+
+
 @pytest.mark.parametrize("engine", ["online", "batch", "reference"])
 def test_finite_weights_whose_sum_overflows_are_not_a_divergence(engine):
     # a = 1.7e308 + 1.7e308 = inf, σ(a) = 1 and δ = 0: nothing diverges, though a sum of the

@@ -241,8 +241,9 @@ def restore(params: Sequence[Array], saved: Sequence[Array]) -> None:
 
 class DivergenceGuard:
     """Undoes a step that made a weight NaN or infinite: :meth:`keep` the parameters before
-    it, :meth:`undo_if_diverged` after. (The fused kernels check each weight as they write
-    it and keep the old ones in buffers of their own; they put them back with ``restore``.)
+    it, :meth:`undo_if_diverged` after. (The fast engines have ways of their own: the
+    batch kernels keep the old weights in buffers they no longer need, the online engine
+    trains the epoch again up to the failing step; both put them back with ``restore``.)
     The optimizer's state keeps the failed step in every engine, as ``Optimizer.step`` left
     it."""
 

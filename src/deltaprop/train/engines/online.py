@@ -89,7 +89,7 @@ class OnlineEngine:
         self.variants = K.SGD_VARIANTS
         # Zeros: the kernel reads the padding between layers as weights (finite, never
         # changed) when it checks them all.
-        self.params = line_aligned_zeros((2, starts[-1]), dt)
+        self.params = line_aligned_zeros((starts[-1],), dt)
         self.mom = line_aligned_zeros((starts[-1],), dt)
         self.z = line_aligned_zeros((int(self.zoff[-1]),), dt)
         self.dl = line_aligned_zeros((int(self.zoff[-1]),), dt)
@@ -117,46 +117,63 @@ class OnlineEngine:
             raise ValueError("the online engine trains whole epochs only")
         opt: SGD = self.work.optimizer  # type: ignore[assignment]
         params = self.work.net.parameters()
-        for view, p in zip(self._views(self.params[0], params), params):
-            np.copyto(view, p)
         mode = self.variants.index(opt.variant)
         state = opt.ensure_state(params) if mode else None
-        if state is not None:
-            for view, st in zip(self._views(self.mom, params), state):
-                np.copyto(view, st["momentum_buffer"])
+        buffers = [st["momentum_buffer"] for st in state] if state is not None else []
         self.hp[:] = opt.step_constants()
         self.code_array[-1] = mode
-        status, done, loss_sum, correct, src = self.kernel(
-            *self.codes,
-            mode,
-            self.X,
-            self.T,
-            self.in_order if order is None else order,
-            self.params,
-            self.sizes,
-            self.woff,
-            self.zoff,
-            self.code_array,
-            self.hp,
-            opt.weight_decay != 0,
-            opt.steps == 0,
-            self.mom,
-            self.z,
-            self.dl,
-            self.a_out,
-            self.c,
-        )
-        # Leave weights and optimizer exactly as the reference engine would have.
+        order = self.in_order if order is None else order
+        first = opt.steps == 0
+        status, done, loss_sum, correct = self._train(order, mode, first, buffers, self.params,
+                                                      self.mom)  # fmt: skip
+        # Leave weights and optimizer exactly as the reference engine would have: the
+        # network's and optimizer's own arrays still hold the epoch's start until now.
         opt.steps += done + (status == 2)
-        restore(params, self._views(self.params[src], params))
-        if state is not None:
-            restore([st["momentum_buffer"] for st in state], self._views(self.mom, params))
+        if status == 2:
+            if done:
+                restore(params, self._weights_before(order, done, mode, first, buffers))
+        else:
+            restore(params, self._views(self.params, params))
+        restore(buffers, self._views(self.mom, params))
         if status == 1:
             return loss_diverged(done, self._loss_of_example(order, done), loss_sum, correct)
         if status == 2:
             return weight_diverged(done, loss_sum, correct)
         compile_record.mark_compiled(self.configuration)
         return EpochResult(loss_sum, float(correct))
+
+    def _train(
+        self,
+        order: Array,
+        mode: int,
+        first: bool,
+        buffers: Sequence[Array],
+        flat: Array,
+        mom: Array,
+    ) -> tuple[int, int, float, int]:
+        """The kernel's run over the rows ``order`` names, from the network's weights and
+        the momentum ``buffers``, copied into ``flat`` and ``mom``, which it updates in place."""
+        params = self.work.net.parameters()
+        restore(self._views(flat, params), params)
+        restore(self._views(mom, params), buffers)
+        return self.kernel(*self.codes, mode, self.X, self.T, order, flat, self.sizes,
+                           self.woff, self.zoff, self.code_array, self.hp,
+                           self.work.optimizer.weight_decay != 0, first, mom, self.z, self.dl,
+                           self.a_out, self.c)  # fmt: skip
+
+    def _weights_before(
+        self, order: Array, step: int, mode: int, first: bool, buffers: Sequence[Array]
+    ) -> list[Array]:
+        """The weights from before example ``step``'s update, which made one non-finite.
+        The kernel updates in place, and learns of such a weight only at the next forward
+        pass, so the epoch's first ``step`` examples are trained again from its start, on
+        spare buffers: the same kernel in the same order gives the same weights to the bit.
+        A step is rare, and this costs at most one more epoch."""
+        flat, mom = np.zeros_like(self.params), np.zeros_like(self.mom)
+        status, done, _, _ = self._train(order[:step], mode, first, buffers, flat, mom)
+        if status != 0 or done != step:  # a kernel that is not deterministic: a bug
+            raise RuntimeError(f"training the epoch again stopped at example {done} of {step}")
+        return self._views(flat, self.work.net.parameters())
 
     def _loss_of_example(self, order: Array | None, k: int) -> float:
         row = k if order is None else int(order[k])

@@ -220,7 +220,8 @@ def _online_epoch(hidden, out_act, loss, acc_mode, mode, X, T, order, w, sizes, 
     layers finite and left alone), updated in place, one copy: two (each step reading one and
     writing the other, so that the weights from before a failing step survived) no longer
     fit the 32 KiB L1 cache of a Zen 4 core beside the rest for 64-32-10 (19 KiB a copy), and
-    the epoch took 790 ns an example against 690 ns in place (2026-12-06). The weights from
+    the epoch took 764-817 ns an example against 664-740 ns in place (2026-12-06, alternating
+    processes; float32, whose two copies fitted, unchanged). The weights from
     before a failing step are recomputed instead, by the engine (online.OnlineEngine), from
     the epoch's start. ``mom`` is the flattened momentum buffer, updated in place (a dummy when
     mode is 0). z and dl hold every layer's activations and deltas at offsets zoff (uint64,

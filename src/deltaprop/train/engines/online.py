@@ -175,8 +175,8 @@ class OnlineEngine:
             raise RuntimeError(f"training the epoch again stopped at example {done} of {step}")
         return self._views(flat, self.work.net.parameters())
 
-    def _loss_of_example(self, order: Array | None, k: int) -> float:
-        row = k if order is None else int(order[k])
+    def _loss_of_example(self, order: Array, k: int) -> float:
+        row = int(order[k])
         net = self.work.net
         fp = net.forward(self.X[row : row + 1])
         with np.errstate(all="ignore"):

@@ -129,11 +129,10 @@ class OnlineEngine:
         # Leave weights and optimizer exactly as the reference engine would have: the
         # network's and optimizer's own arrays still hold the epoch's start until now.
         opt.steps += done + (status == 2)
-        if status == 2:
-            if done:
-                restore(params, self._weights_before(order, done, mode, first, buffers))
-        else:
+        if status != 2:
             restore(params, self._views(self.params, params))
+        elif done:  # (at example 0 the weights before it are the epoch's, still in params)
+            restore(params, self._weights_before(order, done, mode, first, buffers))
         restore(buffers, self._views(self.mom, params))
         if status == 1:
             return loss_diverged(done, self._loss_of_example(order, done), loss_sum, correct)

@@ -1,20 +1,21 @@
 """L1 data-cache misses per example of the online kernel, counted by cachegrind.
 
-    python benchmarks/online_l1_misses.py [--l1 32768,8,64] [--epochs 8]
+    python benchmarks/online_l1_misses.py [--l1 32768,8,64] [--epochs 8] [--kernel]
 
 Counts, unlike timings, do not depend on the machine's other tenants. valgrind simulates
 the cache given (size, associativity, line bytes; the default is a Zen 4 core's 32 KiB
 8-way L1) and knows no AVX-512, so the kernel is compiled for x86-64-v3 (AVX2), its
 features named, in a cache folder of this script's own. Each count is a fresh process under
 valgrind: one training epoch, then ``1 + epochs``; their difference over ``epochs`` digits
-epochs is the kernel's alone (imports, start-up and the first epoch cancel out). A first
+epochs is the epochs' alone (imports, start-up and the first epoch cancel out). The epochs
+are one ``fit``'s, so that its loop's Python between epochs counts; with ``--kernel`` they
+are ``OnlineEngine.run_epoch`` called directly (online_epoch.py), the kernel and its copies. A first
 process without valgrind fills the compiled-kernel cache, so that neither counted process
 compiles. It takes a few minutes: valgrind runs Python about 50× slower.
 
 Result on 2026-12-06 (64-32-10 sigmoid/squared error/SGD, float64, a 9-epoch fit less a
-1-epoch one, so the training loop's Python between epochs counts too): 663.0 misses an
-example with two copies of the weights (23361b5), 30.6 with one updated in place; the
-kernel alone, called directly, 658 and 3.5.
+1-epoch one): 663.0 misses an example with two copies of the weights (23361b5, this script
+copied into its checkout), 30.6 with one updated in place; with ``--kernel``, 639.5 and 18.6.
 """
 
 from __future__ import annotations
@@ -36,6 +37,14 @@ AVX2 = ",".join(
     "lzcnt movbe xsave".split()
 )
 
+KERNEL = """
+import sys
+sys.path.insert(0, {here!r})
+from online_epoch import online_engine
+engine, _ = online_engine()
+for _ in range(int(sys.argv[1])):
+    engine.run_epoch(None)
+"""
 TRAIN = """
 import sys
 sys.path.insert(0, {here!r})
@@ -63,8 +72,9 @@ def main(argv: list[str]) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--l1", default="32768,8,64", help="size,associativity,line bytes")
     parser.add_argument("--epochs", type=int, default=8)
+    parser.add_argument("--kernel", action="store_true", help="run_epoch alone, not fit")
     args = parser.parse_args(argv)
-    script = TRAIN.format(here=str(HERE))
+    script = (KERNEL if args.kernel else TRAIN).format(here=str(HERE))
     with tempfile.TemporaryDirectory() as cache:
         env = dict(os.environ, NUMBA_CPU_NAME="x86-64-v3", NUMBA_CPU_FEATURES=AVX2,
                    NUMBA_CACHE_DIR=cache)  # fmt: skip

@@ -220,8 +220,9 @@ def _online_epoch(hidden, out_act, loss, acc_mode, mode, X, T, order, w, sizes, 
     layers finite and left alone), updated in place, one copy: two (each step reading one and
     writing the other, so that the weights from before a failing step survived) no longer
     fit the 32 KiB L1 cache of a Zen 4 core beside the rest for 64-32-10 (19 KiB a copy), and
-    the epoch took 764-817 ns an example against 664-740 ns in place (2026-12-06, alternating
-    processes; float32, whose two copies fitted, unchanged). The weights from
+    the epoch took 767-783 ns an example against 664-719 ns in place (2026-12-06,
+    benchmarks/online_epoch.py's kernel figure, the versions alternating; float32, whose two
+    copies fitted, within noise). The weights from
     before a failing step are recomputed instead, by the engine (online.OnlineEngine), from
     the epoch's start. ``mom`` is the flattened momentum buffer, updated in place (a dummy when
     mode is 0). z and dl hold every layer's activations and deltas at offsets zoff (uint64,
